@@ -1,0 +1,1 @@
+"""lapor: a chat reporting channel for city problems."""
