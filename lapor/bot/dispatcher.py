@@ -1,0 +1,203 @@
+"""The dispatcher: the only sender. It drains the outbox through the channels' senders.
+
+Claim (commit) -> send without holding locks -> record the outcomes (commit). A crash
+between send and record re-sends after the lease expires: at least once; the outbox key
+keeps a message from being queued twice. Pacing, per-platform limits and many workers
+are the delivery issue's; this keeps order per chat and retries transient failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from lapor.handlers.types import Clock, Outbound
+from lapor.store import outbox
+from lapor.store.db import transaction
+from lapor.store.models import Contact, Outbox
+
+log = logging.getLogger(__name__)
+
+
+class SendError(Exception):
+    """A send did not go through; the subclass says what to do about it."""
+
+
+class TransientError(SendError):
+    """Try again later (network trouble, 5xx, rate limit)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnreachableError(SendError):
+    """The recipient cannot be reached (blocked the bot, chat deleted, opted out)."""
+
+
+class PermanentError(SendError):
+    """This message will never go through as it is (bad request); do not retry."""
+
+
+class MigratedError(SendError):
+    """The chat moved (Telegram group -> supergroup): resend to `new_address`."""
+
+    def __init__(self, message: str, new_address: str) -> None:
+        super().__init__(message)
+        self.new_address = new_address
+
+
+class Sender(Protocol):
+    channel: str
+
+    async def send(self, message: Outbound) -> str | None:
+        """Deliver one message; returns the platform's message id, raises `SendError`."""
+        ...
+
+
+@dataclass
+class _Outcome:
+    row_id: int
+    channel: str
+    address: str
+    kind: str  # sent | retry | failed | unreachable | migrated | released
+    detail: str | None = None
+    delay: float = 0.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        senders: dict[str, Sender],
+        clock: Clock,
+        *,
+        max_attempts: int = 5,
+        batch_size: int = 100,
+        base_delay: float = 2.0,
+        to_thread: Callable[..., Awaitable[object]] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.senders = senders
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+        self.base_delay = base_delay
+        self._to_thread = to_thread or asyncio.to_thread
+        self.wake = asyncio.Event()
+
+    def _claim(self) -> list[Outbox]:
+        with transaction(self.engine) as session:
+            return outbox.claim_due(
+                session, self.clock(), limit=self.batch_size, channels=list(self.senders)
+            )
+
+    async def run_once(self) -> int:
+        """Claim one batch, send it in order, record every outcome. Returns the batch size."""
+        rows = await self._to_thread(self._claim)
+        if not rows:
+            return 0
+        outcomes: list[_Outcome] = []
+        held: set[tuple[str, str]] = set()
+        for row in rows:
+            chat = (row.channel, row.address)
+            if chat in held:
+                # An earlier message to this chat must go first: keep the order.
+                outcomes.append(_Outcome(row.id, row.channel, row.address, "released"))
+                continue
+            outcome = await self._send(row)
+            if outcome.kind != "sent":
+                held.add(chat)
+            outcomes.append(outcome)
+        await self._to_thread(self._record, outcomes, {r.id: r.attempts for r in rows})
+        return len(rows)
+
+    async def _send(self, row: Outbox) -> _Outcome:
+        message = Outbound.from_payload(row.channel, row.address, row.payload, key=row.key)
+        sender = self.senders[row.channel]
+        try:
+            provider_id = await sender.send(message)
+        except TransientError as exc:
+            delay = exc.retry_after or self.base_delay * 2 ** max(row.attempts - 1, 0)
+            return _Outcome(row.id, row.channel, row.address, "retry", str(exc), delay)
+        except UnreachableError as exc:
+            return _Outcome(row.id, row.channel, row.address, "unreachable", str(exc))
+        except MigratedError as exc:
+            return _Outcome(row.id, row.channel, row.address, "migrated", exc.new_address)
+        except PermanentError as exc:
+            return _Outcome(row.id, row.channel, row.address, "failed", str(exc))
+        except Exception as exc:  # a bug in a sender must not stop the queue
+            log.exception("sender %s crashed on outbox row %s", row.channel, row.id)
+            return _Outcome(row.id, row.channel, row.address, "retry", repr(exc), self.base_delay)
+        return _Outcome(row.id, row.channel, row.address, "sent", provider_id)
+
+    def _record(self, outcomes: list[_Outcome], attempts: dict[int, int]) -> None:
+        now = self.clock()
+        with transaction(self.engine) as session:
+            for o in outcomes:
+                if o.kind == "sent":
+                    outbox.mark_sent(session, o.row_id, now, o.detail)
+                elif o.kind == "released":
+                    session.execute(
+                        update(Outbox)
+                        .where(Outbox.id == o.row_id)
+                        .values(
+                            status=outbox.PENDING,
+                            attempts=Outbox.attempts - 1,
+                            lease_until=None,
+                            next_attempt_at=now,
+                        )
+                    )
+                elif o.kind == "retry" and attempts[o.row_id] < self.max_attempts:
+                    later = now + timedelta(seconds=o.delay)
+                    outbox.mark_retry(session, o.row_id, o.detail or "", later)
+                elif o.kind in ("retry", "failed"):
+                    log.warning("outbox row %s failed: %s", o.row_id, o.detail)
+                    outbox.mark_failed(session, o.row_id, o.detail or "")
+                elif o.kind == "unreachable":
+                    log.info("recipient %s:%s unreachable: %s", o.channel, o.address, o.detail)
+                    outbox.mark_failed(session, o.row_id, f"unreachable: {o.detail}")
+                    outbox.mark_unreachable(session, o.channel, o.address, o.detail or "")
+                elif o.kind == "migrated":
+                    new_address = o.detail or o.address
+                    for table in (Outbox, Contact):
+                        condition = (table.channel == o.channel) & (table.address == o.address)
+                        if table is Outbox:
+                            condition = condition & (Outbox.status != outbox.SENT)
+                        session.execute(update(table).where(condition).values(address=new_address))
+                    outbox.mark_retry(session, o.row_id, f"chat migrated to {new_address}", now)
+
+    async def drain(self, max_rounds: int = 1000) -> int:
+        """Send everything that is due now (tests, the console). Returns messages handled."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = await self.run_once()
+            if not handled:
+                break
+            total += handled
+        return total
+
+    async def run(self, stop: asyncio.Event, idle_interval: float = 1.0) -> None:
+        """Send until `stop` is set; wakes early when `wake` is set by a handler."""
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("dispatcher round failed; retrying")
+                handled = 0
+            if handled:
+                continue
+            self.wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+            _done, pending = await asyncio.wait(
+                waiters, timeout=idle_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()

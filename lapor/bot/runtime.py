@@ -1,0 +1,87 @@
+"""The runtime that channels share: database, core, media store and dispatcher, built once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from lapor.bot.dispatcher import Dispatcher, Sender
+from lapor.bot.settings import Settings
+from lapor.handlers.core import Core, utc_now
+from lapor.handlers.types import Clock, Inbound, Outbound, PhotoIn
+from lapor.store.db import make_engine, transaction
+from lapor.store.media import BadImage, MediaStore, prepare_photo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    core: Core
+    media: MediaStore
+    clock: Clock = utc_now
+    senders: dict[str, Sender] = field(default_factory=dict)
+    _dispatcher: Dispatcher | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock = utc_now) -> Runtime:
+        engine = make_engine(settings.database_url)
+        core = Core(settings.core_config(), clock)
+        return cls(settings, engine, core, MediaStore(settings.media_dir), clock)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        if self._dispatcher is None:
+            self._dispatcher = Dispatcher(
+                self.engine,
+                self.senders,
+                self.clock,
+                max_attempts=self.settings.dispatch_max_attempts,
+            )
+        return self._dispatcher
+
+    def add_sender(self, sender: Sender) -> None:
+        self.senders[sender.channel] = sender
+
+    def handle_sync(self, inbound: Inbound) -> list[Outbound]:
+        """One inbound event, one transaction: state, report and outbox rows together."""
+        with transaction(self.engine) as session:
+            return self.core.process(session, inbound)
+
+    async def handle(self, inbound: Inbound) -> list[Outbound]:
+        # SQLite waits on its lock with busy_timeout: never block the event loop with it.
+        outbound = await asyncio.to_thread(self.handle_sync, inbound)
+        if outbound and self._dispatcher is not None:
+            self._dispatcher.wake.set()
+        return outbound
+
+    def accept_photo_sync(self, raw: bytes, source_key: str | None = None) -> PhotoIn:
+        """Clean and store an image; raises `BadImage` with a reason the core can explain."""
+        prepared = prepare_photo(raw)
+        path = self.media.save(prepared)
+        return PhotoIn(
+            sha256=prepared.sha256,
+            dhash=prepared.dhash,
+            width=prepared.width,
+            height=prepared.height,
+            size=len(prepared.data),
+            path=path,
+            source_format=prepared.source_format,
+            gps=prepared.gps,
+            source_key=source_key,
+        )
+
+    async def accept_photo(self, raw: bytes, source_key: str | None = None) -> PhotoIn:
+        # Pillow work takes tens of milliseconds on a phone photo: off the event loop.
+        return await asyncio.to_thread(self.accept_photo_sync, raw, source_key)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["BadImage", "Runtime"]

@@ -1,0 +1,586 @@
+"""The citizen conversation: menu, report, saran/apresiasi, my reports, language, help.
+
+Each step is a short function: it reads the stored draft and the event, and returns the
+next step, the new draft and what to say. Steps never touch the network and never
+commit; `core.Core.process` wraps them in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from lapor.handlers.steps import Step
+from lapor.handlers.texts import LANGUAGES, MONTHS, t
+from lapor.handlers.types import Choice, Inbound, PhotoIn
+from lapor.store import reports as report_store
+from lapor.store.lifecycle import ReportKind, status_label
+from lapor.store.models import Category, Contact
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    ticket_prefix: str = "JKT"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Jakarta"))
+    idle_timeout: timedelta = timedelta(minutes=30)
+    default_language: str = "id"
+    max_photos: int = 3  # as FixMyStreet: enough to show the problem, little to moderate
+    max_note: int = 1000
+    my_reports_limit: int = 5
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    choices: tuple[Choice, ...] = ()
+    ask_location: bool = False
+
+
+@dataclass
+class Turn:
+    step: Step
+    data: dict[str, Any]
+    replies: list[Reply]
+
+
+@dataclass
+class Event:
+    """An inbound event with its choice resolved against the choices last offered."""
+
+    inbound: Inbound
+    choice: str | None
+    command: str | None
+    text: str | None
+
+
+@dataclass
+class Ctx:
+    session: Session
+    contact: Contact
+    config: CoreConfig
+    now: datetime
+
+    @property
+    def lang(self) -> str:
+        return self.contact.language
+
+    def t(self, key: str, **values: object) -> str:
+        return t(self.lang, key, **values)
+
+
+# -- choices and commands ---------------------------------------------------------------------
+
+COMMANDS = {
+    "start": "menu",
+    "menu": "menu",
+    "batal": "cancel",
+    "cancel": "cancel",
+    "bantuan": "help",
+    "help": "help",
+    "lapor": "report",
+    "laporan": "report",
+    "saran": "saran",
+    "apresiasi": "apresiasi",
+    "laporansaya": "mine",
+    "saya": "mine",
+    "bahasa": "language",
+    "language": "language",
+}
+# Plain words that act like commands wherever they are typed, on any channel.
+WORD_COMMANDS = {"menu": "menu", "batal": "cancel", "cancel": "cancel", "bantuan": "help"}
+
+MENU_PAYLOADS = {
+    "menu:report": "report",
+    "menu:saran": "saran",
+    "menu:apresiasi": "apresiasi",
+    "menu:mine": "mine",
+    "menu:help": "help",
+    "menu:lang": "language",
+    "menu:home": "menu",
+    "cancel": "cancel",
+}
+
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def _normal(text: str) -> str:
+    return _NON_WORD.sub(" ", text).strip().casefold()
+
+
+def parse_command(text: str | None) -> tuple[str | None, str]:
+    """`/lapor@bot args` -> ("report", "args"); known plain words count too."""
+    if not text:
+        return None, ""
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        head, _, args = stripped[1:].partition(" ")
+        name = head.split("@", 1)[0].casefold()
+        return COMMANDS.get(name, "unknown"), args.strip()
+    return WORD_COMMANDS.get(_normal(stripped)), ""
+
+
+def match_choice(text: str | None, choices: tuple[Choice, ...]) -> str | None:
+    """A typed number ("2") or label ("sampah") picks the same payload as its button."""
+    if not text or not choices:
+        return None
+    wanted = _normal(text)
+    if wanted.isdigit():
+        index = int(wanted) - 1
+        return choices[index].payload if 0 <= index < len(choices) else None
+    for choice in choices:
+        if _normal(choice.label) == wanted:
+            return choice.payload
+    return None
+
+
+# -- prompts ----------------------------------------------------------------------------------
+
+
+def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
+    return (
+        Choice(ctx.t("menu.report"), "menu:report"),
+        Choice(ctx.t("menu.saran"), "menu:saran"),
+        Choice(ctx.t("menu.apresiasi"), "menu:apresiasi"),
+        Choice(ctx.t("menu.mine"), "menu:mine"),
+        Choice(ctx.t("menu.help"), "menu:help"),
+        Choice(ctx.t("menu.language"), "menu:lang"),
+    )
+
+
+def active_categories(session: Session) -> list[Category]:
+    query = select(Category).where(Category.active).order_by(Category.position, Category.id)
+    return list(session.scalars(query))
+
+
+def category_name(category: Category, lang: str) -> str:
+    return category.name_en if lang == "en" else category.name_id
+
+
+def _cancel(ctx: Ctx) -> Choice:
+    return Choice(ctx.t("cancel"), "cancel")
+
+
+def _photo_count(data: dict[str, Any]) -> int:
+    return len(data.get("photos", []))
+
+
+def _location_text(ctx: Ctx, data: dict[str, Any]) -> str:
+    loc = data.get("location")
+    if not loc:
+        return ctx.t("none")
+    text = f"{loc[0]:.5f}, {loc[1]:.5f}"
+    return f"{text} ({loc[2]})" if len(loc) > 2 and loc[2] else text
+
+
+def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
+    """What the user sees on arriving at `step` (and again after input that did not fit)."""
+    if step is Step.IDLE:
+        return Reply(ctx.t("menu.prompt"), menu_choices(ctx))
+    if step is Step.LANGUAGE:
+        return Reply(
+            ctx.t("language.prompt"),
+            (Choice("Bahasa Indonesia", "lang:id"), Choice("English", "lang:en")),
+        )
+    if step is Step.CATEGORY:
+        choices = tuple(
+            Choice(category_name(c, ctx.lang), f"cat:{c.slug}")
+            for c in active_categories(ctx.session)
+        )
+        return Reply(ctx.t("category.prompt"), (*choices, _cancel(ctx)))
+    if step is Step.PHOTO:
+        return Reply(ctx.t("photo.prompt", category=data.get("category_name", "")), (_cancel(ctx),))
+    if step is Step.LOCATION:
+        choices: tuple[Choice, ...] = ()
+        if data.get("photo_gps") and not data.get("location"):
+            choices = (Choice(ctx.t("location.use_photo"), "loc:photo"),)
+        return Reply(ctx.t("location.prompt"), (*choices, _cancel(ctx)), ask_location=True)
+    if step is Step.NOTE:
+        text = (
+            ctx.t("note.current", note=data["note"]) if data.get("note") else ctx.t("note.prompt")
+        )
+        return Reply(text, (Choice(ctx.t("note.skip"), "note:skip"), _cancel(ctx)))
+    if step is Step.CONFIRM:
+        summary = ctx.t(
+            "confirm.summary",
+            category=data.get("category_name", ""),
+            photos=_photo_count(data),
+            location=_location_text(ctx, data),
+            note=data.get("note") or ctx.t("none"),
+        )
+        return Reply(summary, (Choice(ctx.t("confirm.yes"), "confirm:yes"), _cancel(ctx)))
+    if step is Step.FEEDBACK_TEXT:
+        return Reply(ctx.t(f"feedback.prompt.{data['kind']}"), (_cancel(ctx),))
+    if step is Step.FEEDBACK_CONFIRM:
+        summary = ctx.t(
+            "feedback.summary",
+            kind=ctx.t(f"kind.{data['kind']}"),
+            text=data.get("text", ""),
+            photos=_photo_count(data),
+            location=_location_text(ctx, data),
+        )
+        return Reply(summary, (Choice(ctx.t("feedback.send"), "fb:send"), _cancel(ctx)))
+    raise AssertionError(f"no prompt for {step}")
+
+
+# -- flow entry points ------------------------------------------------------------------------
+
+
+def start(ctx: Ctx, action: str, step: Step, data: dict[str, Any]) -> Turn:
+    """Global actions: they work at every step (menu buttons, commands, typed words)."""
+    if action == "menu":
+        name = f", {ctx.contact.name}" if ctx.contact.name else ""
+        return Turn(Step.IDLE, {}, [Reply(ctx.t("greeting", name=name), menu_choices(ctx))])
+    if action == "cancel":
+        key = "cancelled" if step is not Step.IDLE else "nothing_to_cancel"
+        return Turn(Step.IDLE, {}, [joined(ctx.t(key), prompt(ctx, Step.IDLE, {}))])
+    if action == "help":
+        return Turn(step, data, [joined(ctx.t("help"), prompt(ctx, step, data))])
+    if action == "report":
+        if not active_categories(ctx.session):
+            return Turn(Step.IDLE, {}, [Reply(ctx.t("category.none"), menu_choices(ctx))])
+        return Turn(Step.CATEGORY, {}, [prompt(ctx, Step.CATEGORY, {})])
+    if action in ("saran", "apresiasi"):
+        new = {"kind": action}
+        return Turn(Step.FEEDBACK_TEXT, new, [prompt(ctx, Step.FEEDBACK_TEXT, new)])
+    if action == "mine":
+        return Turn(Step.IDLE, {}, [my_reports(ctx)])
+    if action == "language":
+        # Remember where the user was, so changing language does not throw a draft away.
+        resume = {"step": step.value, "data": data} if step is not Step.IDLE else None
+        new = {"resume": resume} if resume else {}
+        return Turn(Step.LANGUAGE, new, [prompt(ctx, Step.LANGUAGE, new)])
+    raise AssertionError(f"unknown action {action}")
+
+
+def my_reports(ctx: Ctx) -> Reply:
+    """The sender's latest reports: ticket, category or kind, status label, date (WIB)."""
+    rows = report_store.latest_for_contact(ctx.session, ctx.contact.id, ctx.config.my_reports_limit)
+    back = (Choice(ctx.t("menu.report"), "menu:report"), Choice(ctx.t("menu.back"), "menu:home"))
+    if not rows:
+        return Reply(ctx.t("mine.none"), back)
+    lines = [ctx.t("mine.header")]
+    for report, category in rows:
+        what = category_name(category, ctx.lang) if category else ctx.t(f"kind.{report.kind}")
+        local = report.created_at.astimezone(ctx.config.timezone)
+        date = f"{local.day} {MONTHS[ctx.lang][local.month - 1]} {local.year}"
+        lines.append(
+            ctx.t(
+                "mine.line",
+                ticket=report.ticket,
+                what=what,
+                status=status_label(report.status, ctx.lang),
+                date=date,
+            )
+        )
+    return Reply("\n".join(lines), back)
+
+
+# -- steps ------------------------------------------------------------------------------------
+
+
+def joined(notice: str, reply: Reply) -> Reply:
+    """One message instead of two: Telegram allows one message per second per chat."""
+    return replace(reply, text=f"{notice}\n\n{reply.text}")
+
+
+def _again(ctx: Ctx, step: Step, data: dict[str, Any], key: str, **values: object) -> Turn:
+    """Input that does not fit: say what is expected, with the step's prompt, in one message."""
+    return Turn(step, data, [joined(ctx.t(key, **values), prompt(ctx, step, data))])
+
+
+def on_idle(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """Anything that is not a menu choice gets the greeting and the menu."""
+    return start(ctx, "menu", Step.IDLE, data)
+
+
+def on_language(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """Bahasa Indonesia or English; then back to the menu or to the interrupted step."""
+    if event.choice not in ("lang:id", "lang:en"):
+        return _again(ctx, Step.LANGUAGE, data, "language.invalid")
+    language = event.choice.split(":", 1)[1]
+    if language in LANGUAGES:
+        ctx.contact.language = language
+        ctx.session.add(ctx.contact)
+    resume = data.get("resume")
+    step, resumed = (Step(resume["step"]), resume["data"]) if resume else (Step.IDLE, {})
+    return Turn(step, resumed, [joined(ctx.t("language.set"), prompt(ctx, step, resumed))])
+
+
+def on_category(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """A category button (or its number) leads to the photo step."""
+    if event.choice and event.choice.startswith("cat:"):
+        slug = event.choice[4:]
+        for category in active_categories(ctx.session):
+            if category.slug == slug:
+                new = {
+                    "category": slug,
+                    "category_name": category_name(category, ctx.lang),
+                    "photos": [],
+                }
+                return Turn(Step.PHOTO, new, [prompt(ctx, Step.PHOTO, new)])
+    return _again(ctx, Step.CATEGORY, data, "category.invalid")
+
+
+def _bad_photo(ctx: Ctx, step: Step, data: dict[str, Any], reason: str) -> Turn:
+    known = f"photo.bad.{reason}"
+    reason_text = ctx.t(known) if known in _BAD_REASONS else ctx.t("photo.bad.format")
+    return _again(ctx, step, data, "photo.bad", reason=reason_text)
+
+
+_BAD_REASONS = frozenset(
+    f"photo.bad.{r}" for r in ("format", "too_large", "bomb", "truncated", "empty", "download")
+)
+
+
+def _add_photos(ctx: Ctx, data: dict[str, Any], photos: tuple[PhotoIn, ...]) -> tuple[int, int]:
+    """Keep up to max_photos; returns (kept, dropped). The first EXIF GPS becomes a hint."""
+    kept = dropped = 0
+    stored = data.setdefault("photos", [])
+    for photo in photos:
+        if len(stored) >= ctx.config.max_photos:
+            dropped += 1
+            continue
+        stored.append(photo.to_dict())
+        kept += 1
+        if photo.gps and not data.get("photo_gps"):
+            data["photo_gps"] = list(photo.gps)
+    return kept, dropped
+
+
+def on_photo(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """One photo (or an album) moves on to the location; a caption becomes the note."""
+    inbound = event.inbound
+    if inbound.photo_error:
+        return _bad_photo(ctx, Step.PHOTO, data, inbound.photo_error)
+    if not inbound.photos:
+        return _again(ctx, Step.PHOTO, data, "photo.expected")
+    new = dict(data)
+    new["photos"] = list(data.get("photos", []))
+    _add_photos(ctx, new, inbound.photos)
+    if inbound.media_group:
+        new["media_group"] = inbound.media_group
+    if inbound.text and not new.get("note"):
+        new["note"] = inbound.text[: ctx.config.max_note]
+    received = ctx.t("photo.received", count=_photo_count(new), max=ctx.config.max_photos)
+    return Turn(Step.LOCATION, new, [joined(received, prompt(ctx, Step.LOCATION, new))])
+
+
+def on_location(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """A shared location (or the photo's own) leads to the note; more photos are welcome."""
+    inbound = event.inbound
+    location: list[Any] | None = None
+    if event.choice == "loc:photo" and data.get("photo_gps"):
+        location = [*data["photo_gps"], None]
+    elif inbound.location is not None:
+        if not inbound.location.is_valid():
+            return _again(ctx, Step.LOCATION, data, "location.invalid")
+        loc = inbound.location
+        location = [loc.latitude, loc.longitude, loc.label]
+    if location is not None:
+        new = {**data, "location": location}
+        return Turn(Step.NOTE, new, [prompt(ctx, Step.NOTE, new)])
+
+    if inbound.photo_error:
+        return _bad_photo(ctx, Step.LOCATION, data, inbound.photo_error)
+    if inbound.photos:
+        new = {**data, "photos": list(data.get("photos", []))}
+        kept, dropped = _add_photos(ctx, new, inbound.photos)
+        same_album = inbound.media_group and inbound.media_group == data.get("media_group")
+        if same_album and not dropped:
+            # The rest of an album: one step for the user, so no reply per photo.
+            return Turn(Step.LOCATION, new, [])
+        if not kept:
+            if same_album:
+                return Turn(Step.LOCATION, new, [])
+            return _again(ctx, Step.LOCATION, new, "photo.full", max=ctx.config.max_photos)
+        received = ctx.t("photo.received", count=_photo_count(new), max=ctx.config.max_photos)
+        return Turn(Step.LOCATION, new, [joined(received, prompt(ctx, Step.LOCATION, new))])
+    return _again(ctx, Step.LOCATION, data, "location.expected")
+
+
+def on_note(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """Text becomes the note; Skip keeps what there is (maybe nothing)."""
+    if event.choice == "note:skip":
+        return Turn(Step.CONFIRM, data, [prompt(ctx, Step.CONFIRM, data)])
+    text = (event.text or "").strip()
+    if text and not event.inbound.photos and event.inbound.location is None:
+        if len(text) > ctx.config.max_note:
+            return _again(
+                ctx, Step.NOTE, data, "note.too_long", length=len(text), max=ctx.config.max_note
+            )
+        new = {**data, "note": text}
+        return Turn(Step.CONFIRM, new, [prompt(ctx, Step.CONFIRM, new)])
+    return _again(ctx, Step.NOTE, data, "note.expected")
+
+
+def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """Send stores the report with a ticket; anything else asks again."""
+    if event.choice != "confirm:yes":
+        return _again(ctx, Step.CONFIRM, data, "confirm.expected")
+    location = data["location"]
+    report = report_store.create_report(
+        ctx.session,
+        kind=ReportKind.LAPORAN,
+        reporter=ctx.contact,
+        now=ctx.now,
+        local_now=ctx.now.astimezone(ctx.config.timezone),
+        ticket_prefix=ctx.config.ticket_prefix,
+        category_slug=data["category"],
+        note=data.get("note"),
+        location=location,
+        photos=data["photos"],
+    )
+    done = Reply(
+        ctx.t("report.done", ticket=report.ticket),
+        (Choice(ctx.t("menu.mine"), "menu:mine"), Choice(ctx.t("menu.back"), "menu:home")),
+    )
+    return Turn(Step.IDLE, {}, [done])
+
+
+def _feedback_extras(
+    ctx: Ctx, event: Event, data: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Photos and a location may ride along with a saran or apresiasi."""
+    inbound = event.inbound
+    new = {**data, "photos": list(data.get("photos", []))}
+    notes: list[str] = []
+    if inbound.photos:
+        kept, dropped = _add_photos(ctx, new, inbound.photos)
+        if kept:
+            notes.append(
+                Reply(
+                    ctx.t(
+                        "feedback.photo_added", count=_photo_count(new), max=ctx.config.max_photos
+                    )
+                )
+            )
+        if dropped and not (inbound.media_group and kept):
+            notes.append(ctx.t("photo.full", max=ctx.config.max_photos))
+    if inbound.location is not None and inbound.location.is_valid():
+        loc = inbound.location
+        new["location"] = [loc.latitude, loc.longitude, loc.label]
+        notes.append(ctx.t("feedback.location_added"))
+    return new, notes
+
+
+def on_feedback_text(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """The message itself; a photo with a caption counts as message plus photo."""
+    if event.inbound.photo_error:
+        return _bad_photo(ctx, Step.FEEDBACK_TEXT, data, event.inbound.photo_error)
+    new, notes = _feedback_extras(ctx, event, data)
+    text = (event.text or "").strip()
+    if not text:
+        if notes:
+            reply = joined(" ".join(notes), prompt(ctx, Step.FEEDBACK_TEXT, new))
+            return Turn(Step.FEEDBACK_TEXT, new, [reply])
+        return _again(ctx, Step.FEEDBACK_TEXT, data, "feedback.need_text")
+    if len(text) > ctx.config.max_note:
+        return _again(
+            ctx,
+            Step.FEEDBACK_TEXT,
+            data,
+            "feedback.too_long",
+            length=len(text),
+            max=ctx.config.max_note,
+        )
+    new["text"] = text
+    return Turn(Step.FEEDBACK_CONFIRM, new, [prompt(ctx, Step.FEEDBACK_CONFIRM, new)])
+
+
+def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """Send stores it; a photo, a location or new text updates the draft first."""
+    inbound = event.inbound
+    if event.choice == "fb:send":
+        location = data.get("location")
+        report = report_store.create_report(
+            ctx.session,
+            kind=ReportKind(data["kind"]),
+            reporter=ctx.contact,
+            now=ctx.now,
+            local_now=ctx.now.astimezone(ctx.config.timezone),
+            ticket_prefix=ctx.config.ticket_prefix,
+            category_slug=None,
+            note=data["text"],
+            location=location,
+            photos=data.get("photos", []),
+        )
+        done = Reply(
+            ctx.t(f"feedback.done.{data['kind']}", ticket=report.ticket),
+            (Choice(ctx.t("menu.back"), "menu:home"),),
+        )
+        return Turn(Step.IDLE, {}, [done])
+    if inbound.photo_error:
+        return _bad_photo(ctx, Step.FEEDBACK_CONFIRM, data, inbound.photo_error)
+    new, notes = _feedback_extras(ctx, event, data)
+    text = (event.text or "").strip()
+    if text and not event.choice:
+        if len(text) > ctx.config.max_note:
+            return _again(
+                ctx,
+                Step.FEEDBACK_CONFIRM,
+                data,
+                "feedback.too_long",
+                length=len(text),
+                max=ctx.config.max_note,
+            )
+        new["text"] = text
+        notes.append(ctx.t("feedback.text_updated"))
+    if notes:
+        silent = inbound.media_group and inbound.media_group == data.get("media_group")
+        if inbound.media_group:
+            new["media_group"] = inbound.media_group
+        if silent and not text:
+            return Turn(Step.FEEDBACK_CONFIRM, new, [])
+        reply = joined(" ".join(notes), prompt(ctx, Step.FEEDBACK_CONFIRM, new))
+        return Turn(Step.FEEDBACK_CONFIRM, new, [reply])
+    return _again(ctx, Step.FEEDBACK_CONFIRM, data, "feedback.expected")
+
+
+HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
+    Step.IDLE: on_idle,
+    Step.LANGUAGE: on_language,
+    Step.CATEGORY: on_category,
+    Step.PHOTO: on_photo,
+    Step.LOCATION: on_location,
+    Step.NOTE: on_note,
+    Step.CONFIRM: on_confirm,
+    Step.FEEDBACK_TEXT: on_feedback_text,
+    Step.FEEDBACK_CONFIRM: on_feedback_confirm,
+}
+
+
+def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Turn:
+    """Route one inbound event: global actions first, then the current step."""
+    offered = prompt(ctx, step, data).choices
+    command, _args = parse_command(inbound.text)
+    choice = inbound.choice or match_choice(inbound.text, offered)
+    if choice in MENU_PAYLOADS:
+        return start(ctx, MENU_PAYLOADS[choice], step, data)
+    if command and command != "unknown":
+        return start(ctx, command, step, data)
+    if inbound.unsupported:
+        what = (
+            ctx.t(f"unsupported.{inbound.unsupported}")
+            if (f"unsupported.{inbound.unsupported}" in _UNSUPPORTED)
+            else ctx.t("unsupported.other")
+        )
+        return _again(ctx, step, data, "unsupported", what=what)
+    valid = {c.payload for c in offered}
+    if inbound.choice is not None and inbound.choice not in valid:
+        return _again(ctx, step, data, "stale_choice")
+    text = None if command == "unknown" and step is Step.IDLE else inbound.text
+    event = Event(inbound=inbound, choice=choice, command=command, text=text)
+    return HANDLERS[step](ctx, event, data)
+
+
+_UNSUPPORTED = frozenset(
+    f"unsupported.{k}"
+    for k in ("sticker", "voice", "video", "audio", "document", "contact", "poll", "other")
+)

@@ -1,0 +1,194 @@
+"""The tables. Every change here is an Alembic migration in `lapor/migrations/versions/`.
+
+Conventions: ids from chat platforms are BigInteger (Telegram ids overflow 32 bits);
+datetimes are aware and stored in UTC (`UTCDateTime`); statuses and kinds are plain
+strings checked in code (`lifecycle.py`), because native ENUM types need ALTER TYPE
+migrations on PostgreSQL that autogenerate does not write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import UniqueConstraint as Unique
+from sqlmodel import Field, SQLModel
+
+from lapor.store.types import UTCDateTime
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Contact(SQLModel, table=True):
+    """One chat identity: a channel and the address we reply to on it."""
+
+    __table_args__ = (Unique("channel", "address", name="uq_contact_channel_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=64)
+    # Telegram user id of a private chat's owner; used to recognise verifiers and heads later.
+    telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
+    name: str | None = Field(default=None, max_length=128)
+    language: str = Field(default="id", max_length=5)
+    reachable: bool = True
+    unreachable_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _utc()
+    last_inbound_at: datetime | None = _utc(nullable=True)
+
+
+class Conversation(SQLModel, table=True):
+    """Where a contact is in a conversation: the step and what was collected so far."""
+
+    __table_args__ = (Unique("channel", "address", name="uq_conversation_channel_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=64)
+    contact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
+    )
+    state: str = Field(default="idle", max_length=40)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _utc()
+
+
+class Category(SQLModel, table=True):
+    """A report category. Operator data, edited with `lapor categories`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=40, unique=True)
+    name_id: str = Field(max_length=80)
+    name_en: str = Field(max_length=80)
+    position: int = 0
+    active: bool = True
+
+
+class Photo(SQLModel, table=True):
+    """A stored image: EXIF-free JPEG under MEDIA_DIR, addressed by its SHA-256."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    dhash: str = Field(max_length=16, index=True)
+    width: int
+    height: int
+    size: int
+    path: str = Field(max_length=200)
+    source_format: str = Field(max_length=10)
+    # Where the original file said it was taken (EXIF GPS): a hint, never in the stored file.
+    gps_lat: float | None = None
+    gps_lon: float | None = None
+    # The platform's stable id of the original (Telegram file_unique_id): exact re-sends.
+    source_key: str | None = Field(default=None, max_length=128, index=True)
+    created_at: datetime = _utc()
+
+
+class Report(SQLModel, table=True):
+    """A report (laporan), suggestion (saran) or appreciation (apresiasi), with a public ticket."""
+
+    __table_args__ = (Index("ix_report_reporter_created", "reporter_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket: str = Field(max_length=24, unique=True)
+    kind: str = Field(max_length=12)
+    category_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("category.id"), nullable=True)
+    )
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    latitude: float | None = None
+    longitude: float | None = None
+    location_label: str | None = Field(default=None, max_length=200)
+    kelurahan_code: str | None = Field(default=None, max_length=20, index=True)
+    status: str = Field(max_length=16, index=True)
+    channel: str = Field(max_length=16)
+    reporter_id: int = Field(sa_column=Column(Integer, ForeignKey("contact.id"), nullable=False))
+    duplicate_of_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("report.id"), nullable=True)
+    )
+    rejection_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _utc(index=True)
+    updated_at: datetime = _utc()
+
+
+class ReportPhoto(SQLModel, table=True):
+    """The one to three photos of a report, in the order they were sent."""
+
+    report_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    )
+    position: int = Field(primary_key=True)
+    photo_id: int = Field(sa_column=Column(Integer, ForeignKey("photo.id"), nullable=False))
+
+
+class ReportEvent(SQLModel, table=True):
+    """One status change: the audit trail and the source of response-time figures."""
+
+    __tablename__ = "report_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("report.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    at: datetime = _utc()
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    actor_contact_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("contact.id"), nullable=True)
+    )
+    actor: str = Field(max_length=64)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Outbox(SQLModel, table=True):
+    """A message waiting to be sent, or the record of one that was.
+
+    Written in the same transaction as the change it tells about; the dispatcher is the
+    only sender. `key` is the idempotency key: one logical message, one row.
+    """
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160, unique=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=64)
+    contact_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("contact.id"), nullable=True)
+    )
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=12)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    lease_until: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    provider_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+class InboundReceipt(SQLModel, table=True):
+    """An inbound event already handled (Telegram update_id, Twilio MessageSid).
+
+    Platforms redeliver; inserting the receipt in the handling transaction makes a
+    redelivered event change nothing the second time.
+    """
+
+    __tablename__ = "inbound_receipt"
+
+    channel: str = Field(max_length=16, primary_key=True)
+    key: str = Field(max_length=80, primary_key=True)
+    received_at: datetime = _utc()
+
+
+class TicketCounter(SQLModel, table=True):
+    """The last ticket number handed out in a period (YYMM, WIB)."""
+
+    __tablename__ = "ticket_counter"
+
+    period: str = Field(sa_column=Column(String(8), primary_key=True))
+    last: int = 0
