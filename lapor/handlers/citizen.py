@@ -454,13 +454,8 @@ def _feedback_extras(
     if inbound.photos:
         kept, dropped = _add_photos(ctx, new, inbound.photos)
         if kept:
-            notes.append(
-                Reply(
-                    ctx.t(
-                        "feedback.photo_added", count=_photo_count(new), max=ctx.config.max_photos
-                    )
-                )
-            )
+            count = _photo_count(new)
+            notes.append(ctx.t("feedback.photo_added", count=count, max=ctx.config.max_photos))
         if dropped and not (inbound.media_group and kept):
             notes.append(ctx.t("photo.full", max=ctx.config.max_photos))
     if inbound.location is not None and inbound.location.is_valid():

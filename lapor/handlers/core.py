@@ -136,8 +136,10 @@ def _first_receipt(session: Session, inbound: Inbound, now: datetime) -> bool:
         insert_for(session, InboundReceipt)
         .values(channel=inbound.channel, key=inbound.message_id[:80], received_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "key"])
+        .returning(InboundReceipt.key)
     )
-    return bool(session.execute(stmt).rowcount)
+    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+    return session.execute(stmt).first() is not None
 
 
 def _conversation(session: Session, contact: Contact, now: datetime) -> Conversation:
