@@ -71,6 +71,7 @@ class Core:
                 choices=reply.choices,
                 ask_location=reply.ask_location,
                 key=f"reply:{inbound.channel}:{inbound.address}:{inbound.message_id}:{i}",
+                meta={"language": contact.language},
             )
             for i, reply in enumerate(turn.replies)
         ]

@@ -1,0 +1,363 @@
+"""The Telegram channel: PTB as the client; updates in, rendered messages out.
+
+What happens to a Telegram event is all here: `to_inbound` turns an `Update` into an
+`Inbound` (photos downloaded through getFile and cleaned; image documents too; venues
+become locations; live-location edits and edited messages are ignored); `TelegramSender`
+renders an `Outbound` (choices as an inline keyboard, the location step as a reply
+keyboard with a share-location button) and maps Telegram's errors onto the dispatcher's.
+No business rule lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from lapor.bot.dispatcher import (
+    MigratedError,
+    PermanentError,
+    TransientError,
+    UnreachableError,
+)
+from lapor.bot.runtime import Runtime
+from lapor.bot.settings import Settings
+from lapor.handlers.texts import t
+from lapor.handlers.types import GeoPoint, Inbound, Outbound
+from lapor.store.media import MAX_BYTES, BadImage, MediaStore
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit on callback_data
+
+COMMANDS = {
+    "id": [
+        ("start", "Menu utama"),
+        ("lapor", "Buat laporan"),
+        ("saran", "Kirim saran"),
+        ("apresiasi", "Kirim apresiasi"),
+        ("laporansaya", "Laporan saya"),
+        ("bahasa", "Ganti bahasa"),
+        ("bantuan", "Bantuan"),
+        ("batal", "Batalkan langkah ini"),
+    ],
+    "en": [
+        ("start", "Main menu"),
+        ("lapor", "New report"),
+        ("saran", "Send a suggestion"),
+        ("apresiasi", "Send an appreciation"),
+        ("laporansaya", "My reports"),
+        ("bahasa", "Change language"),
+        ("bantuan", "Help"),
+        ("batal", "Cancel this step"),
+    ],
+}
+
+UNSUPPORTED_KINDS = (
+    ("sticker", "sticker"),
+    ("voice", "voice"),
+    ("video_note", "video"),
+    ("video", "video"),
+    ("animation", "video"),
+    ("audio", "audio"),
+    ("contact", "contact"),
+    ("poll", "poll"),
+    ("dice", "other"),
+    ("game", "other"),
+)
+
+
+# -- inbound ----------------------------------------------------------------------------------
+
+
+class TelegramChannel:
+    """Turns updates into events for the core. One per application."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """PTB handler (polling): answer button presses, hand the event to the core."""
+        await self.handle_update(update)
+
+    async def handle_update(self, update: Update) -> None:
+        query = update.callback_query
+        if query is not None:
+            # Always answer, or the user's button keeps spinning.
+            with contextlib.suppress(TelegramError):
+                await query.answer()
+        inbound = await self.to_inbound(update)
+        if inbound is not None:
+            await self.runtime.handle(inbound)
+
+    async def to_inbound(self, update: Update) -> Inbound | None:
+        """The `Inbound` for an update, or None for updates the core does not take."""
+        message_id = f"u{update.update_id}"
+        query = update.callback_query
+        if query is not None:
+            chat = query.message.chat if query.message else None
+            if chat is None or chat.type != "private" or query.data is None:
+                return None  # group buttons belong to verifier and kelurahan flows
+            return Inbound(
+                channel=CHANNEL,
+                address=str(chat.id),
+                message_id=message_id,
+                name=query.from_user.full_name,
+                choice=query.data,
+                telegram_id=query.from_user.id,
+            )
+        message = update.message
+        # Edited messages and live-location updates (which arrive as edits) do not
+        # re-run a step: the first version was already answered.
+        if message is None or message.chat.type != "private":
+            return None
+        base: dict[str, Any] = {
+            "channel": CHANNEL,
+            "address": str(message.chat.id),
+            "message_id": message_id,
+            "name": message.from_user.full_name if message.from_user else None,
+            "telegram_id": message.from_user.id if message.from_user else None,
+        }
+        if message.photo or _image_document(message):
+            return await self._photo_inbound(message, base)
+        if message.venue is not None:
+            venue = message.venue
+            label = ", ".join(part for part in (venue.title, venue.address) if part)
+            point = GeoPoint(venue.location.latitude, venue.location.longitude, label or None)
+            return Inbound(**base, location=point)
+        if message.location is not None:
+            loc = message.location
+            return Inbound(**base, location=GeoPoint(loc.latitude, loc.longitude))
+        if message.text is not None:
+            return Inbound(**base, text=message.text)
+        if message.document is not None:
+            return Inbound(**base, unsupported="document")
+        for attribute, kind in UNSUPPORTED_KINDS:
+            if getattr(message, attribute, None):
+                return Inbound(**base, unsupported=kind)
+        return Inbound(**base, unsupported="other")
+
+    async def _photo_inbound(self, message: Message, base: dict[str, Any]) -> Inbound:
+        if message.photo:
+            largest = message.photo[-1]
+            file_id, unique_id, size = largest.file_id, largest.file_unique_id, largest.file_size
+        else:
+            document = message.document
+            assert document is not None
+            file_id, unique_id, size = (
+                document.file_id,
+                document.file_unique_id,
+                document.file_size,
+            )
+        caption = message.caption
+        extra = {"text": caption, "media_group": message.media_group_id}
+        if size is not None and size > MAX_BYTES:
+            return Inbound(**base, photo_error="too_large", **extra)
+        try:
+            telegram_file = await message.get_bot().get_file(file_id)
+            raw = bytes(await telegram_file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("could not download a photo: %s", exc)
+            return Inbound(**base, photo_error="download", **extra)
+        try:
+            photo = await self.runtime.accept_photo(raw, source_key=unique_id)
+        except BadImage as exc:
+            return Inbound(**base, photo_error=exc.reason, **extra)
+        return Inbound(**base, photos=(photo,), **extra)
+
+
+def _image_document(message: Message) -> bool:
+    document = message.document
+    return bool(document and (document.mime_type or "").startswith("image/"))
+
+
+# -- outbound ---------------------------------------------------------------------------------
+
+
+def render_markup(message: Outbound, language: str = "id") -> Any:
+    """Inline buttons for choices; a reply keyboard with a location button at that step."""
+    if message.ask_location:
+        rows = [[KeyboardButton(t(language, "location.button"), request_location=True)]]
+        rows += [[KeyboardButton(choice.label)] for choice in message.choices]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+    if not message.choices:
+        return None
+    buttons = []
+    for choice in message.choices:
+        if len(choice.payload.encode()) > CALLBACK_DATA_LIMIT:
+            raise ValueError(f"callback data over {CALLBACK_DATA_LIMIT} bytes: {choice.payload}")
+        buttons.append(InlineKeyboardButton(choice.label, callback_data=choice.payload))
+    # Long lists (the categories) in two columns, so they fit on a phone screen.
+    width = 2 if len(buttons) > 6 else 1
+    rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
+    return InlineKeyboardMarkup(rows)
+
+
+class TelegramSender:
+    channel = CHANNEL
+
+    def __init__(self, bot: Any, media: MediaStore) -> None:
+        self.bot = bot
+        self.media = media
+
+    async def send(self, message: Outbound) -> str | None:
+        chat_id = int(message.address)
+        language = "en" if message.meta.get("language") == "en" else "id"
+        markup = render_markup(message, language)
+        try:
+            if message.photo:
+                sent = await self.bot.send_photo(
+                    chat_id,
+                    photo=self.media.open_bytes(message.photo),
+                    caption=message.text[:1024] or None,
+                    reply_markup=markup,
+                )
+            else:
+                if message.location:
+                    await self.bot.send_location(
+                        chat_id,
+                        latitude=message.location.latitude,
+                        longitude=message.location.longitude,
+                    )
+                sent = await self.bot.send_message(chat_id, message.text, reply_markup=markup)
+        except RetryAfter as exc:
+            raise TransientError(str(exc), retry_after=_seconds(exc.retry_after)) from exc
+        except ChatMigrated as exc:
+            raise MigratedError(str(exc), str(exc.new_chat_id)) from exc
+        except Forbidden as exc:
+            raise UnreachableError(str(exc)) from exc
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                raise UnreachableError(str(exc)) from exc
+            raise PermanentError(str(exc)) from exc
+        except (TimedOut, NetworkError) as exc:
+            raise TransientError(str(exc)) from exc
+        except TelegramError as exc:
+            raise TransientError(str(exc)) from exc
+        return str(sent.message_id)
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+# -- the application --------------------------------------------------------------------------
+
+
+def build_application(settings: Settings) -> Application:
+    token = settings.token()
+    if not token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder = ApplicationBuilder().token(token)
+    if settings.telegram_api_base_url:
+        builder = builder.base_url(settings.telegram_api_base_url.rstrip("/") + "/bot")
+    if settings.telegram_file_base_url:
+        builder = builder.base_file_url(settings.telegram_file_base_url.rstrip("/") + "/file/bot")
+    elif settings.telegram_api_base_url:
+        base = settings.telegram_api_base_url.rstrip("/")
+        builder = builder.base_file_url(base + "/file/bot")
+    return builder.build()
+
+
+def attach(runtime: Runtime, application: Application) -> TelegramChannel:
+    """Wire the channel into an application and the runtime's dispatcher."""
+    channel = TelegramChannel(runtime)
+    application.add_handler(TypeHandler(Update, channel.on_update))
+    runtime.add_sender(TelegramSender(application.bot, runtime.media))
+    return channel
+
+
+async def set_commands(application: Application) -> None:
+    bot = application.bot
+    await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["id"]])
+    await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["en"]], language_code="en")
+
+
+def webhook_path(settings: Settings) -> str:
+    path = urlsplit(settings.telegram_webhook_url or "").path
+    return path or "/telegram/webhook"
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until stopped: polling, or a webhook server when TELEGRAM_WEBHOOK_URL is set."""
+    from lapor.bot.web import create_app
+
+    stop = stop or _stop_on_signals()
+    runtime = Runtime.from_settings(settings)
+    application = build_application(settings)
+    channel = attach(runtime, application)
+    dispatcher = runtime.dispatcher
+    async with application:
+        await set_commands(application)
+        sending = asyncio.create_task(dispatcher.run(stop))
+        try:
+            if settings.telegram_webhook_url:
+                await _serve_webhook(settings, application, channel, stop, create_app)
+            else:
+                await application.bot.delete_webhook()
+                await application.start()
+                assert application.updater is not None
+                await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                log.info("polling Telegram for updates")
+                await stop.wait()
+                await application.updater.stop()
+                await application.stop()
+        finally:
+            stop.set()
+            await sending
+            runtime.dispose()
+
+
+async def _serve_webhook(settings, application, channel, stop, create_app) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    await application.bot.set_webhook(
+        settings.telegram_webhook_url,
+        secret_token=settings.webhook_secret(),
+        allowed_updates=ALLOWED_UPDATES,
+    )
+    web = create_app(settings, telegram=(application.bot, channel))
+    config = uvicorn.Config(
+        web, host=settings.web_host, port=settings.web_port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    log.info("serving the Telegram webhook on %s:%s", settings.web_host, settings.web_port)
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
