@@ -54,8 +54,14 @@ def enqueue(session: Session, rows: Iterable[OutgoingRow], now: datetime) -> int
     ]
     if not values:
         return 0
-    stmt = insert_for(session, Outbox).values(values).on_conflict_do_nothing(index_elements=["key"])
-    return session.execute(stmt).rowcount or 0
+    stmt = (
+        insert_for(session, Outbox)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(Outbox.id)
+    )
+    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+    return len(session.execute(stmt).all())
 
 
 def claim_due(
