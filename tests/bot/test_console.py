@@ -1,0 +1,67 @@
+"""`lapor console`: the whole citizen flow in a terminal, no token, no network."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+
+from PIL import Image
+from sqlalchemy import select
+
+from lapor.store.db import make_engine, new_session
+from lapor.store.models import Photo, Report
+
+
+def test_console_files_a_report_lists_it_and_stores_a_suggestion(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    photo = tmp_path / "jalan.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (800, 600), (120, 120, 120)).save(photo, exif=exif)
+    script = "\n".join(
+        [
+            "/start",
+            "1",
+            "jalan rusak",
+            f"/photo {photo}",
+            "/loc -6.1754 106.8272",
+            "Lubang di lajur kiri",
+            "1",
+            "/laporansaya",
+            "/saran",
+            "Perbanyak tempat sampah",
+            "1",
+            "/photo /tidak/ada.jpg",
+            "/keluar",
+        ]
+    )
+    url = f"sqlite:///{tmp_path / 'console.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "siti"],
+        input=script,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    tickets = re.findall(r"JKT-\d{4}-\d{5}", out)
+    assert tickets, out
+    assert "Laporan terakhir Anda" in out and "Jalan Rusak" in out
+    assert "Terima kasih atas saran Anda" in out
+    engine = make_engine(url)
+    with new_session(engine) as session:
+        kinds = sorted(r.kind for r in session.scalars(select(Report)))
+        assert kinds == ["laporan", "saran"]
+        stored = session.scalars(select(Photo)).one()
+        assert (stored.width, stored.height) == (600, 800), "orientation applied"
+        path = tmp_path / "media" / stored.path
+        with Image.open(io.BytesIO(path.read_bytes())) as image:
+            assert not image.getexif()
+    engine.dispose()
