@@ -151,7 +151,10 @@ class Outbox(SQLModel, table=True):
     only sender. `key` is the idempotency key: one logical message, one row.
     """
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_chat", "channel", "address", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=160, unique=True)

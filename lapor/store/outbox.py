@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from lapor.store.models import Contact, Outbox
@@ -77,7 +78,20 @@ def claim_due(
         and_(Outbox.status == PENDING, Outbox.next_attempt_at <= now),
         and_(Outbox.status == SENDING, Outbox.lease_until <= now),
     )
-    query = select(Outbox).where(due).order_by(Outbox.id).limit(limit)
+    # Per-chat order: a message waits while an older one to the same chat is unsent
+    # (waiting for a retry, or being sent by another dispatcher).
+    earlier = aliased(Outbox)
+    blocked = (
+        select(earlier.id)
+        .where(
+            earlier.channel == Outbox.channel,
+            earlier.address == Outbox.address,
+            earlier.id < Outbox.id,
+            earlier.status.in_((PENDING, SENDING)),
+        )
+        .exists()
+    )
+    query = select(Outbox).where(due, ~blocked).order_by(Outbox.id).limit(limit)
     if channels is not None:
         query = query.where(Outbox.channel.in_(channels))
     if session.get_bind().dialect.name == "postgresql":

@@ -72,20 +72,26 @@ def test_datetimes_are_aware_utc_and_naive_ones_are_refused(engine) -> None:  # 
 
 
 def test_outbox_enqueue_is_idempotent_and_claims_lease(engine) -> None:  # type: ignore[no-untyped-def]
-    row = outbox.OutgoingRow(key="k1", channel="console", address="a", payload={"text": "hi"})
+    rows = [
+        outbox.OutgoingRow(key="k1", channel="console", address="a", payload={"text": "1"}),
+        outbox.OutgoingRow(key="k2", channel="console", address="b", payload={"text": "2"}),
+        outbox.OutgoingRow(key="k3", channel="console", address="a", payload={"text": "3"}),
+    ]
     with transaction(engine) as session:
-        assert (
-            outbox.enqueue(session, [row, row.__class__(**{**row.__dict__, "key": "k2"})], NOW) == 2
-        )
-        assert outbox.enqueue(session, [row], NOW) == 0
+        assert outbox.enqueue(session, rows, NOW) == 3
+        assert outbox.enqueue(session, rows[:1], NOW) == 0
     with transaction(engine) as session:
         claimed = outbox.claim_due(session, NOW, limit=10, lease=timedelta(seconds=30))
+        # k3 waits for k1: one chat's messages go out in order.
         assert [r.key for r in claimed] == ["k1", "k2"]
     with transaction(engine) as session:
         assert outbox.claim_due(session, NOW + timedelta(seconds=10)) == []
-        # A dispatcher that died mid-send loses its lease; the row comes back.
+        # A dispatcher that died mid-send loses its lease; the rows come back.
         again = outbox.claim_due(session, NOW + timedelta(seconds=31))
         assert [r.key for r in again] == ["k1", "k2"] and again[0].attempts == 2
+        outbox.mark_sent(session, again[0].id, NOW, "p1")
+    with transaction(engine) as session:
+        assert [r.key for r in outbox.claim_due(session, NOW + timedelta(seconds=31))] == ["k3"]
 
 
 def test_unreachable_cancels_pending(engine) -> None:  # type: ignore[no-untyped-def]

@@ -122,6 +122,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_outbox_chat", ["channel", "address", "id"], unique=False)
 
     op.create_table(
         "report",
@@ -217,6 +218,7 @@ def downgrade() -> None:
     op.drop_table("report")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_due")
+        batch_op.drop_index("ix_outbox_chat")
 
     op.drop_table("outbox")
     op.drop_table("conversation")
