@@ -322,3 +322,31 @@ async def test_webhook_rejects_garbage(webhook_rig) -> None:  # type: ignore[no-
     )
     assert response.status_code == 400
     assert _count(rig, InboundReceipt) == 0
+
+
+# -- concurrency ----------------------------------------------------------------------------------
+
+
+async def test_concurrent_updates_of_one_chat_keep_their_order(
+    rig: TelegramRig, fake: FakeBotAPI, updates: UpdateFactory
+) -> None:
+    import asyncio
+
+    fake.add_file("P1", jpeg_bytes(), file_unique_id="UP1")
+    other = UpdateFactory.make_user(7_000_000_002, "Budi")
+    batch = [
+        updates.command("lapor"),
+        updates.callback("cat:sampah"),
+        updates.photo("P1", "UP1"),
+        updates.command("start", user=other),
+        updates.location(-6.2, 106.8),
+        updates.callback("note:skip"),
+        updates.callback("confirm:yes"),
+    ]
+    await asyncio.gather(
+        *(rig.channel.handle_update(Update.de_json(u, rig.application.bot)) for u in batch)
+    )
+    await rig.dispatcher.drain()
+    assert _count(rig, Report) == 1, _texts(fake)
+    assert any("Halo" in m.get("text", "") for m in fake.sent_messages(7_000_000_002))
+    assert len(rig.channel.locks) == 0, "locks of idle chats are dropped"

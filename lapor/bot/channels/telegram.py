@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit on callback_data
+CONCURRENT_UPDATES = 32
 
 COMMANDS = {
     "id": [
@@ -95,25 +96,58 @@ UNSUPPORTED_KINDS = (
 # -- inbound ----------------------------------------------------------------------------------
 
 
+class ChatLocks:
+    """One lock per chat: different chats are handled in parallel, one chat in order.
+
+    PTB handles one update at a time by default, so one slow photo download stalls every
+    user. With concurrent updates, two messages from the same user (an album, a quick
+    double tap) must still reach the conversation in the order they were sent.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[object, asyncio.Lock] = {}
+        self._users: dict[object, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: object):  # type: ignore[no-untyped-def]
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class TelegramChannel:
     """Turns updates into events for the core. One per application."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.locks = ChatLocks()
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler (polling): answer button presses, hand the event to the core."""
         await self.handle_update(update)
 
     async def handle_update(self, update: Update) -> None:
-        query = update.callback_query
-        if query is not None:
-            # Always answer, or the user's button keeps spinning.
-            with contextlib.suppress(TelegramError):
-                await query.answer()
-        inbound = await self.to_inbound(update)
-        if inbound is not None:
-            await self.runtime.handle(inbound)
+        # Take the chat's lock before the first await, so updates keep their arrival order.
+        chat = update.effective_chat
+        async with self.locks.hold(chat.id if chat else None):
+            query = update.callback_query
+            if query is not None:
+                # Always answer, or the user's button keeps spinning.
+                with contextlib.suppress(TelegramError):
+                    await query.answer()
+            inbound = await self.to_inbound(update)
+            if inbound is not None:
+                await self.runtime.handle(inbound)
 
     async def to_inbound(self, update: Update) -> Inbound | None:
         """The `Inbound` for an update, or None for updates the core does not take."""
@@ -273,7 +307,8 @@ def build_application(settings: Settings) -> Application:
     token = settings.token()
     if not token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-    builder = ApplicationBuilder().token(token)
+    # Updates of different chats run concurrently; ChatLocks keeps each chat in order.
+    builder = ApplicationBuilder().token(token).concurrent_updates(CONCURRENT_UPDATES)
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url.rstrip("/") + "/bot")
     if settings.telegram_file_base_url:
