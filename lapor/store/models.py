@@ -36,6 +36,9 @@ class Contact(SQLModel, table=True):
     language: str = Field(default="id", max_length=5)
     reachable: bool = True
     unreachable_reason: str | None = Field(default=None, max_length=200)
+    # Blocked by a verifier (abuse): told politely, nothing they send is forwarded.
+    blocked: bool = False
+    blocked_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime = _utc()
     last_inbound_at: datetime | None = _utc(nullable=True)
 
@@ -109,6 +112,19 @@ class Report(SQLModel, table=True):
         default=None, sa_column=Column(Integer, ForeignKey("report.id"), nullable=True)
     )
     rejection_reason: str | None = Field(default=None, max_length=300)
+    # The reporter's choice at confirm: may the report be shown publicly later?
+    public: bool = False
+    # Citizens who follow this report ("ikuti laporan ini") besides the reporter.
+    support_count: int = 0
+    after_photo_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("photo.id"), nullable=True)
+    )
+    rating: int | None = None
+    rating_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Where its cards live, so they can be edited when a decision is made.
+    admin_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    group_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    group_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     created_at: datetime = _utc(index=True)
     updated_at: datetime = _utc()
 
@@ -195,3 +211,77 @@ class TicketCounter(SQLModel, table=True):
 
     period: str = Field(sa_column=Column(String(8), primary_key=True))
     last: int = 0
+
+
+class ReportFollower(SQLModel, table=True):
+    """A citizen following someone else's report (a duplicate, or "ikuti laporan ini")."""
+
+    __tablename__ = "report_follower"
+
+    report_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    )
+    contact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    )
+    created_at: datetime = _utc()
+
+
+class ContactEvent(SQLModel, table=True):
+    """A contact's history: blocks and unblocks, with who and why."""
+
+    __tablename__ = "contact_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    at: datetime = _utc()
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=20)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Kelurahan(SQLModel, table=True):
+    """A kelurahan of the registry the operator imports, and the group its reports go to."""
+
+    code: str = Field(primary_key=True, max_length=20)
+    name: str = Field(max_length=100)
+    kecamatan: str = Field(max_length=100)
+    kota: str = Field(max_length=100)
+    # A point inside the kelurahan (or its office): the answer for points-only registries.
+    latitude: float
+    longitude: float
+    # GeoJSON geometry (Polygon / MultiPolygon, lon/lat), when the registry has boundaries.
+    boundary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
+    chat_title: str | None = Field(default=None, max_length=200)
+    bound_at: datetime | None = _utc(nullable=True)
+    updated_at: datetime = _utc()
+
+
+class GroupInvite(SQLModel, table=True):
+    """A one-time code that binds a Telegram group to a kelurahan (stored hashed)."""
+
+    __tablename__ = "group_invite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kelurahan_code: str = Field(
+        sa_column=Column(String(20), ForeignKey("kelurahan.code"), nullable=False)
+    )
+    code_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(nullable=True)
+    used_by_chat: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class Verifier(SQLModel, table=True):
+    """A Telegram user allowed to decide on reports in the admin chat."""
+
+    telegram_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str | None = Field(default=None, max_length=128)
+    active: bool = True
+    added_at: datetime = _utc()

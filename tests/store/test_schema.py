@@ -154,3 +154,10 @@ def test_lifecycle_allows_only_its_moves() -> None:
 def test_plain_postgresql_urls_use_psycopg3() -> None:
     assert normalise_url("postgresql://u@h/db").startswith("postgresql+psycopg://")
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
+    config = alembic_config(db_url)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    command.check(config)
