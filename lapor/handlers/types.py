@@ -91,6 +91,12 @@ class Inbound:
     media_group: str | None = None
     unsupported: str | None = None
     telegram_id: int | None = None
+    # Group chats (the admin chat, kelurahan groups): several people share one address,
+    # so the person acting is `sender`, and a pressed button names the card it sat on.
+    group: bool = False
+    sender: str | None = None
+    card_id: str | None = None
+    chat_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,8 @@ class Outbound:
     location: GeoPoint | None = None
     key: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    # Edit an earlier message (a verifier's card) instead of sending a new one.
+    edit: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
@@ -125,6 +133,8 @@ class Outbound:
             payload["location"] = [self.location.latitude, self.location.longitude]
         if self.meta:
             payload["meta"] = self.meta
+        if self.edit:
+            payload["edit"] = self.edit
         return payload
 
     @classmethod
@@ -142,4 +152,5 @@ class Outbound:
             location=GeoPoint(float(loc[0]), float(loc[1])) if loc else None,
             key=key,
             meta=payload.get("meta", {}),
+            edit=payload.get("edit"),
         )

@@ -58,6 +58,8 @@ STATUSES: dict[ReportStatus, StatusInfo] = {
     ReportStatus.ACKNOWLEDGED: StatusInfo("Diterima", "Acknowledged", Family.CLOSED),
 }
 
+OPEN_STATUSES = frozenset(s for s, info in STATUSES.items() if info.family is Family.OPEN)
+
 # The only moves a report may make. The initial `submitted` is the creation event (from None).
 TRANSITIONS: dict[ReportStatus | None, frozenset[ReportStatus]] = {
     None: frozenset({ReportStatus.SUBMITTED}),
@@ -70,9 +72,13 @@ TRANSITIONS: dict[ReportStatus | None, frozenset[ReportStatus]] = {
         }
     ),
     ReportStatus.VERIFIED: frozenset({ReportStatus.FORWARDED}),
-    ReportStatus.FORWARDED: frozenset({ReportStatus.IN_PROGRESS, ReportStatus.RESOLVED}),
-    ReportStatus.IN_PROGRESS: frozenset({ReportStatus.RESOLVED}),
-    ReportStatus.RESOLVED: frozenset(),
+    # "Bukan wilayah kami": the kelurahan sends it back to the verifiers for re-routing.
+    ReportStatus.FORWARDED: frozenset(
+        {ReportStatus.IN_PROGRESS, ReportStatus.RESOLVED, ReportStatus.VERIFIED}
+    ),
+    ReportStatus.IN_PROGRESS: frozenset({ReportStatus.RESOLVED, ReportStatus.VERIFIED}),
+    # A citizen's rating of 1 or 2 reopens the work (as Qlue did).
+    ReportStatus.RESOLVED: frozenset({ReportStatus.IN_PROGRESS}),
     ReportStatus.REJECTED: frozenset(),
     ReportStatus.DUPLICATE: frozenset(),
     ReportStatus.ACKNOWLEDGED: frozenset(),

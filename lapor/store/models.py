@@ -44,15 +44,20 @@ class Contact(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
-    """Where a contact is in a conversation: the step and what was collected so far."""
+    """Where a contact is in a conversation: the step and what was collected so far.
+
+    In a group chat each member has a conversation of their own (a verifier typing a
+    rejection reason), addressed "<chat>/<member>" and tied to no contact.
+    """
 
     __table_args__ = (Unique("channel", "address", name="uq_conversation_channel_address"),)
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     address: str = Field(max_length=64)
-    contact_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False)
+    contact_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=True),
     )
     state: str = Field(default="idle", max_length=40)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

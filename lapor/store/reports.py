@@ -6,11 +6,26 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from lapor.store.lifecycle import ReportKind, ReportStatus, check_transition
-from lapor.store.models import Category, Contact, Photo, Report, ReportEvent, ReportPhoto
+from lapor.store.lifecycle import (
+    OPEN_STATUSES,
+    TRANSITIONS,
+    IllegalTransition,
+    ReportKind,
+    ReportStatus,
+    check_transition,
+)
+from lapor.store.models import (
+    Category,
+    Contact,
+    Photo,
+    Report,
+    ReportEvent,
+    ReportFollower,
+    ReportPhoto,
+)
 from lapor.store.tickets import next_ticket
 from lapor.store.upsert import insert_for
 
@@ -110,3 +125,166 @@ def latest_for_contact(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def transition(
+    session: Session,
+    report_id: int,
+    target: ReportStatus,
+    *,
+    now: datetime,
+    actor: str,
+    actor_contact_id: int | None = None,
+    note: str | None = None,
+    allowed_from: Sequence[ReportStatus] | None = None,
+    **fields: Any,
+) -> Report | None:
+    """Move a report to `target` if it is still in a state that allows it; else None.
+
+    A conditional UPDATE, not read-then-write: two verifiers pressing at the same moment
+    both send an UPDATE ... WHERE status IN (...), and exactly one of them matches a row.
+    """
+    sources = [s for s in (allowed_from or list(ReportStatus)) if target in TRANSITIONS[s]]
+    if not sources:
+        raise IllegalTransition(None, target)
+    report = session.get(Report, report_id)
+    if report is None:
+        return None
+    previous = report.status
+    result = session.execute(
+        update(Report)
+        .where(Report.id == report_id, Report.status.in_([s.value for s in sources]))
+        .values(status=target.value, updated_at=now, **fields)
+    )
+    if result.rowcount != 1:
+        return None
+    session.add(
+        ReportEvent(
+            report_id=report_id,
+            at=now,
+            from_status=previous,
+            to_status=target.value,
+            actor_contact_id=actor_contact_id,
+            actor=actor[:64],
+            note=note,
+        )
+    )
+    session.flush()
+    session.refresh(report)
+    return report
+
+
+def record_event(session: Session, report: Report, *, now: datetime, actor: str, note: str) -> None:
+    """An event that changes no status (a re-categorisation, a block): kept in the history."""
+    session.add(
+        ReportEvent(
+            report_id=report.id,
+            at=now,
+            from_status=report.status,
+            to_status=report.status,
+            actor=actor[:64],
+            note=note,
+        )
+    )
+
+
+def follow(session: Session, report: Report, contact_id: int, now: datetime) -> bool:
+    """`contact_id` follows `report`; the support count grows once per follower."""
+    if contact_id == report.reporter_id:
+        return False
+    stmt = (
+        insert_for(session, ReportFollower)
+        .values(report_id=report.id, contact_id=contact_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["report_id", "contact_id"])
+        .returning(ReportFollower.contact_id)
+    )
+    if session.execute(stmt).first() is None:
+        return False
+    session.execute(
+        update(Report).where(Report.id == report.id).values(support_count=Report.support_count + 1)
+    )
+    return True
+
+
+def audience(session: Session, report: Report) -> list[Contact]:
+    """Who hears about a status change: the reporter, then its followers."""
+    reporter = session.get(Contact, report.reporter_id)
+    followers = session.scalars(
+        select(Contact)
+        .join(ReportFollower, ReportFollower.contact_id == Contact.id)
+        .where(ReportFollower.report_id == report.id)
+        .order_by(Contact.id)
+    ).all()
+    return [c for c in [reporter, *followers] if c is not None]
+
+
+def by_ticket(session: Session, ticket: str) -> Report | None:
+    return session.scalars(select(Report).where(Report.ticket == ticket.strip().upper())).first()
+
+
+def first_photo(session: Session, report_id: int) -> Photo | None:
+    return session.scalars(
+        select(Photo)
+        .join(ReportPhoto, ReportPhoto.photo_id == Photo.id)
+        .where(ReportPhoto.report_id == report_id)
+        .order_by(ReportPhoto.position)
+    ).first()
+
+
+def nearby_open(
+    session: Session,
+    *,
+    category_id: int | None,
+    latitude: float,
+    longitude: float,
+    radius_m: float,
+    since: datetime,
+    limit: int = 50,
+) -> list[Report]:
+    """Open laporan of a category around a point (bounding box; callers refine in metres)."""
+    from math import cos, radians
+
+    dlat = radius_m / 111_320.0
+    dlon = radius_m / (111_320.0 * max(cos(radians(latitude)), 0.01))
+    query = (
+        select(Report)
+        .where(
+            Report.kind == ReportKind.LAPORAN.value,
+            Report.status.in_([s.value for s in OPEN_STATUSES]),
+            Report.created_at >= since,
+            Report.latitude.between(latitude - dlat, latitude + dlat),
+            Report.longitude.between(longitude - dlon, longitude + dlon),
+        )
+        .order_by(Report.created_at.desc())
+        .limit(limit)
+    )
+    if category_id is not None:
+        query = query.where(Report.category_id == category_id)
+    return list(session.scalars(query))
+
+
+def recent_photo_hashes(
+    session: Session, since: datetime, limit: int = 5000
+) -> list[tuple[int, str]]:
+    """(report id, dhash) of open laporan photos since `since`, newest first."""
+    rows = session.execute(
+        select(ReportPhoto.report_id, Photo.dhash)
+        .join(Photo, Photo.id == ReportPhoto.photo_id)
+        .join(Report, Report.id == ReportPhoto.report_id)
+        .where(
+            Report.kind == ReportKind.LAPORAN.value,
+            Report.status.in_([s.value for s in OPEN_STATUSES]),
+            Report.created_at >= since,
+        )
+        .order_by(Report.created_at.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def count_since(session: Session, contact_id: int, since: datetime) -> int:
+    return session.execute(
+        select(func.count())
+        .select_from(Report)
+        .where(Report.reporter_id == contact_id, Report.created_at >= since)
+    ).scalar_one()

@@ -140,8 +140,11 @@ def test_lifecycle_allows_only_its_moves() -> None:
     check_transition(None, ReportStatus.SUBMITTED)
     check_transition(ReportStatus.SUBMITTED, ReportStatus.VERIFIED)
     check_transition("in_progress", ReportStatus.RESOLVED)
+    check_transition(ReportStatus.RESOLVED, ReportStatus.IN_PROGRESS)  # reopened by a rating
     with pytest.raises(IllegalTransition):
-        check_transition(ReportStatus.RESOLVED, ReportStatus.IN_PROGRESS)
+        check_transition(ReportStatus.REJECTED, ReportStatus.VERIFIED)
+    with pytest.raises(IllegalTransition):
+        check_transition(ReportStatus.RESOLVED, ReportStatus.FORWARDED)
     with pytest.raises(IllegalTransition):
         check_transition(ReportStatus.SUBMITTED, ReportStatus.RESOLVED)
     with pytest.raises(IllegalTransition):

@@ -93,6 +93,9 @@ def upgrade() -> None:
             sa.Column("blocked_reason", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True)
         )
 
+    with op.batch_alter_table("conversation", schema=None) as batch_op:
+        batch_op.alter_column("contact_id", existing_type=sa.Integer(), nullable=True)
+
     with op.batch_alter_table("report", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("public", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -122,6 +125,9 @@ def downgrade() -> None:
         batch_op.drop_column("after_photo_id")
         batch_op.drop_column("support_count")
         batch_op.drop_column("public")
+
+    with op.batch_alter_table("conversation", schema=None) as batch_op:
+        batch_op.alter_column("contact_id", existing_type=sa.Integer(), nullable=False)
 
     with op.batch_alter_table("contact", schema=None) as batch_op:
         batch_op.drop_column("blocked_reason")
