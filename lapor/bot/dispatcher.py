@@ -93,7 +93,7 @@ class Dispatcher:
         self._to_thread = to_thread or asyncio.to_thread
         self.wake = asyncio.Event()
 
-    def _claim(self) -> list[Outbox]:
+    def _claim(self) -> list[outbox.Claimed]:
         with transaction(self.engine) as session:
             return outbox.claim_due(
                 session, self.clock(), limit=self.batch_size, channels=list(self.senders)
@@ -119,7 +119,7 @@ class Dispatcher:
         await self._to_thread(self._record, outcomes, {r.id: r.attempts for r in rows})
         return len(rows)
 
-    async def _send(self, row: Outbox) -> _Outcome:
+    async def _send(self, row: outbox.Claimed) -> _Outcome:
         message = Outbound.from_payload(row.channel, row.address, row.payload, key=row.key)
         sender = self.senders[row.channel]
         try:
@@ -141,21 +141,14 @@ class Dispatcher:
     def _record(self, outcomes: list[_Outcome], attempts: dict[int, int]) -> None:
         now = self.clock()
         with transaction(self.engine) as session:
+            outbox.mark_sent_many(
+                session, [(o.row_id, o.detail) for o in outcomes if o.kind == "sent"], now
+            )
+            outbox.release(session, [o.row_id for o in outcomes if o.kind == "released"], now)
             for o in outcomes:
-                if o.kind == "sent":
-                    outbox.mark_sent(session, o.row_id, now, o.detail)
-                elif o.kind == "released":
-                    session.execute(
-                        update(Outbox)
-                        .where(Outbox.id == o.row_id)
-                        .values(
-                            status=outbox.PENDING,
-                            attempts=Outbox.attempts - 1,
-                            lease_until=None,
-                            next_attempt_at=now,
-                        )
-                    )
-                elif o.kind == "retry" and attempts[o.row_id] < self.max_attempts:
+                if o.kind in ("sent", "released"):
+                    continue
+                if o.kind == "retry" and attempts[o.row_id] < self.max_attempts:
                     later = now + timedelta(seconds=o.delay)
                     outbox.mark_retry(session, o.row_id, o.detail or "", later)
                 elif o.kind in ("retry", "failed"):

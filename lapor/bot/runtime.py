@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -16,6 +19,7 @@ from lapor.store.db import make_engine, transaction
 from lapor.store.media import BadImage, MediaStore, prepare_photo
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +31,24 @@ class Runtime:
     clock: Clock = utc_now
     senders: dict[str, Sender] = field(default_factory=dict)
     _dispatcher: Dispatcher | None = None
+    _db: ThreadPoolExecutor | None = None
+
+    @property
+    def db_executor(self) -> ThreadPoolExecutor:
+        """Where database work runs, off the event loop.
+
+        SQLite allows one writer: with several threads they queue on its busy handler,
+        which sleeps in growing steps (a burst of updates saw waits of seconds). One
+        thread hands them the lock in turn instead. PostgreSQL gets a small pool.
+        """
+        if self._db is None:
+            sqlite = self.engine.dialect.name == "sqlite"
+            self._db = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
+        return self._db
+
+    async def run_db(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.db_executor, function, *args)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock = utc_now) -> Runtime:
@@ -42,6 +64,7 @@ class Runtime:
                 self.senders,
                 self.clock,
                 max_attempts=self.settings.dispatch_max_attempts,
+                to_thread=self.run_db,
             )
         return self._dispatcher
 
@@ -54,8 +77,8 @@ class Runtime:
             return self.core.process(session, inbound)
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
-        # SQLite waits on its lock with busy_timeout: never block the event loop with it.
-        outbound = await asyncio.to_thread(self.handle_sync, inbound)
+        # Database work never blocks the event loop.
+        outbound = await self.run_db(self.handle_sync, inbound)
         if outbound and self._dispatcher is not None:
             self._dispatcher.wake.set()
         return outbound
@@ -81,6 +104,9 @@ class Runtime:
         return await asyncio.to_thread(self.accept_photo_sync, raw, source_key)
 
     def dispose(self) -> None:
+        if self._db is not None:
+            self._db.shutdown(wait=True)
+            self._db = None
         self.engine.dispose()
 
 

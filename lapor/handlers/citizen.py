@@ -20,9 +20,11 @@ from sqlmodel import Session
 from lapor.handlers.steps import Step
 from lapor.handlers.texts import LANGUAGES, MONTHS, t
 from lapor.handlers.types import Choice, Inbound, PhotoIn
+from lapor.store import chats
 from lapor.store import reports as report_store
+from lapor.store.chats import ContactInfo
 from lapor.store.lifecycle import ReportKind, status_label
-from lapor.store.models import Category, Contact
+from lapor.store.models import Category
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,17 @@ class Event:
 @dataclass
 class Ctx:
     session: Session
-    contact: Contact
+    contact: ContactInfo
     config: CoreConfig
     now: datetime
+    _categories: list[Category] | None = None
+
+    @property
+    def categories(self) -> list[Category]:
+        """Active categories, read once per event (several steps look at them)."""
+        if self._categories is None:
+            self._categories = active_categories(self.session)
+        return self._categories
 
     @property
     def lang(self) -> str:
@@ -131,7 +141,8 @@ def match_choice(text: str | None, choices: tuple[Choice, ...]) -> str | None:
     if not text or not choices:
         return None
     wanted = _normal(text)
-    if wanted.isdigit():
+    # isdecimal and ASCII: "²" and "٣" are digits to Python but not numbers people type.
+    if wanted.isascii() and wanted.isdecimal():
         index = int(wanted) - 1
         return choices[index].payload if 0 <= index < len(choices) else None
     for choice in choices:
@@ -189,10 +200,7 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
             (Choice("Bahasa Indonesia", "lang:id"), Choice("English", "lang:en")),
         )
     if step is Step.CATEGORY:
-        choices = tuple(
-            Choice(category_name(c, ctx.lang), f"cat:{c.slug}")
-            for c in active_categories(ctx.session)
-        )
+        choices = tuple(Choice(category_name(c, ctx.lang), f"cat:{c.slug}") for c in ctx.categories)
         return Reply(ctx.t("category.prompt"), (*choices, _cancel(ctx)))
     if step is Step.PHOTO:
         return Reply(ctx.t("photo.prompt", category=data.get("category_name", "")), (_cancel(ctx),))
@@ -243,7 +251,7 @@ def start(ctx: Ctx, action: str, step: Step, data: dict[str, Any]) -> Turn:
     if action == "help":
         return Turn(step, data, [joined(ctx.t("help"), prompt(ctx, step, data))])
     if action == "report":
-        if not active_categories(ctx.session):
+        if not ctx.categories:
             return Turn(Step.IDLE, {}, [Reply(ctx.t("category.none"), menu_choices(ctx))])
         return Turn(Step.CATEGORY, {}, [prompt(ctx, Step.CATEGORY, {})])
     if action in ("saran", "apresiasi"):
@@ -306,8 +314,7 @@ def on_language(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
         return _again(ctx, Step.LANGUAGE, data, "language.invalid")
     language = event.choice.split(":", 1)[1]
     if language in LANGUAGES:
-        ctx.contact.language = language
-        ctx.session.add(ctx.contact)
+        chats.set_language(ctx.session, ctx.contact, language)
     resume = data.get("resume")
     step, resumed = (Step(resume["step"]), resume["data"]) if resume else (Step.IDLE, {})
     return Turn(step, resumed, [joined(ctx.t("language.set"), prompt(ctx, step, resumed))])
@@ -317,7 +324,7 @@ def on_category(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """A category button (or its number) leads to the photo step."""
     if event.choice and event.choice.startswith("cat:"):
         slug = event.choice[4:]
-        for category in active_categories(ctx.session):
+        for category in ctx.categories:
             if category.slug == slug:
                 new = {
                     "category": slug,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from lapor.handlers.citizen import (
@@ -27,9 +26,8 @@ from lapor.handlers.citizen import (
 )
 from lapor.handlers.steps import Step, parse_step
 from lapor.handlers.types import Clock, Inbound, Outbound
-from lapor.store.models import Contact, Conversation, InboundReceipt
+from lapor.store import chats
 from lapor.store.outbox import OutgoingRow, enqueue
-from lapor.store.upsert import insert_for
 
 
 def utc_now() -> datetime:
@@ -44,24 +42,30 @@ class Core:
     def process(self, session: Session, inbound: Inbound) -> list[Outbound]:
         """Handle one event in `session`'s transaction; returns what was queued to send."""
         now = self.clock()
-        if not _first_receipt(session, inbound, now):
+        if not chats.first_receipt(session, inbound.channel, inbound.message_id, now):
             return []
-        contact = self._contact(session, inbound, now)
-        conversation = _conversation(session, contact, now)
+        contact = chats.touch_contact(
+            session,
+            channel=inbound.channel,
+            address=inbound.address,
+            now=now,
+            language=self.config.default_language,
+            name=inbound.name,
+            telegram_id=inbound.telegram_id,
+        )
+        conversation = chats.load_conversation(
+            session, inbound.channel, inbound.address, contact.id, now
+        )
         ctx = Ctx(session=session, contact=contact, config=self.config, now=now)
 
         step = parse_step(conversation.state)
-        data = dict(conversation.data or {})
+        data = conversation.data
         expired = step is not Step.IDLE and now - conversation.updated_at > self.config.idle_timeout
         if expired:
             turn = self._fresh_start(ctx, inbound)
         else:
             turn = respond(ctx, step, data, inbound)
-
-        conversation.state = turn.step.value
-        conversation.data = turn.data
-        conversation.updated_at = now
-        session.add(conversation)
+        chats.save_conversation(session, conversation, turn.step.value, turn.data, now)
 
         outbound = [
             Outbound(
@@ -101,68 +105,3 @@ class Core:
             first, *rest = turn.replies or [Reply("")]
             return Turn(turn.step, turn.data, [joined(notice, first), *rest])
         return Turn(Step.IDLE, {}, [joined(notice, prompt(ctx, Step.IDLE, {}))])
-
-    def _contact(self, session: Session, inbound: Inbound, now: datetime) -> Contact:
-        query = select(Contact).where(
-            Contact.channel == inbound.channel, Contact.address == inbound.address
-        )
-        contact = session.scalars(query).first()
-        if contact is None:
-            session.execute(
-                insert_for(session, Contact)
-                .values(
-                    channel=inbound.channel,
-                    address=inbound.address,
-                    language=self.config.default_language,
-                    reachable=True,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["channel", "address"])
-            )
-            contact = session.scalars(query).one()
-        contact.last_inbound_at = now
-        # A user who writes to us again has unblocked the bot.
-        contact.reachable = True
-        contact.unreachable_reason = None
-        if inbound.name and inbound.name != contact.name:
-            contact.name = inbound.name[:128]
-        if inbound.telegram_id is not None:
-            contact.telegram_id = inbound.telegram_id
-        session.add(contact)
-        return contact
-
-
-def _first_receipt(session: Session, inbound: Inbound, now: datetime) -> bool:
-    stmt = (
-        insert_for(session, InboundReceipt)
-        .values(channel=inbound.channel, key=inbound.message_id[:80], received_at=now)
-        .on_conflict_do_nothing(index_elements=["channel", "key"])
-        .returning(InboundReceipt.key)
-    )
-    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-    return session.execute(stmt).first() is not None
-
-
-def _conversation(session: Session, contact: Contact, now: datetime) -> Conversation:
-    """The contact's conversation row, locked for this transaction (PostgreSQL)."""
-    query = (
-        select(Conversation)
-        .where(Conversation.channel == contact.channel, Conversation.address == contact.address)
-        .with_for_update()
-    )
-    conversation = session.scalars(query).first()
-    if conversation is None:
-        session.execute(
-            insert_for(session, Conversation)
-            .values(
-                channel=contact.channel,
-                address=contact.address,
-                contact_id=contact.id,
-                state=Step.IDLE.value,
-                data={},
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "address"])
-        )
-        conversation = session.scalars(query).one()
-    return conversation

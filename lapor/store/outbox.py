@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from lapor.store.models import Contact, Outbox
-from lapor.store.upsert import insert_for
 
 PENDING = "pending"
 SENDING = "sending"
@@ -37,6 +37,75 @@ class OutgoingRow:
     contact_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A leased outbox row, detached from any session."""
+
+    id: int
+    key: str
+    channel: str
+    address: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+_table = Outbox.__table__  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> dict[str, Any]:
+    """Statements built once per dialect: SQLAlchemy then reuses their compiled form.
+
+    The outbox is on every message's path; building (and compiling) these per call cost
+    more than the database work itself.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    c = _table.c
+    earlier = _table.alias("earlier")
+    blocked = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.channel == c.channel,
+            earlier.c.address == c.address,
+            earlier.c.id < c.id,
+            earlier.c.status.in_((PENDING, SENDING)),
+        )
+        .exists()
+    )
+    due = or_(
+        and_(c.status == PENDING, c.next_attempt_at <= bindparam("now")),
+        and_(c.status == SENDING, c.lease_until <= bindparam("now")),
+    )
+    claim = (
+        select(c.id, c.key, c.channel, c.address, c.payload, c.attempts)
+        .where(due, ~blocked, c.channel.in_(bindparam("channels", expanding=True)))
+        .order_by(c.id)
+        .limit(bindparam("limit"))
+    )
+    if dialect == "postgresql":
+        # Several dispatchers: each skips rows another one is claiming right now.
+        claim = claim.with_for_update(skip_locked=True)
+    return {
+        "enqueue": insert(_table).on_conflict_do_nothing(index_elements=["key"]).returning(c.id),
+        "claim": claim,
+        "lease": update(_table)
+        .where(c.id.in_(bindparam("ids", expanding=True)))
+        .values(status=SENDING, lease_until=bindparam("lease_until"), attempts=c.attempts + 1),
+        "sent": update(_table)
+        .where(c.id == bindparam("row_id"))
+        .values(
+            status=SENT,
+            sent_at=bindparam("sent_at"),
+            provider_id=bindparam("provider_id"),
+            lease_until=None,
+        ),
+    }
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def enqueue(session: Session, rows: Iterable[OutgoingRow], now: datetime) -> int:
     """Add messages to the outbox; a key already there is skipped (idempotent)."""
     values = [
@@ -49,20 +118,21 @@ def enqueue(session: Session, rows: Iterable[OutgoingRow], now: datetime) -> int
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": now,
+            "lease_until": None,
+            "last_error": None,
+            "provider_id": None,
             "created_at": now,
+            "sent_at": None,
         }
         for row in rows
     ]
     if not values:
         return 0
-    stmt = (
-        insert_for(session, Outbox)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(Outbox.id)
-    )
+    statement = _statements(_dialect(session))["enqueue"]
     # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-    return len(session.execute(stmt).all())
+    if len(values) == 1:
+        return len(session.execute(statement, values[0]).all())
+    return len(session.execute(statement, values).all())
 
 
 def claim_due(
@@ -72,45 +142,41 @@ def claim_due(
     limit: int = 100,
     lease: timedelta = timedelta(seconds=60),
     channels: Sequence[str] | None = None,
-) -> list[Outbox]:
-    """Lease up to `limit` due messages, oldest first. The caller commits, then sends."""
-    due = or_(
-        and_(Outbox.status == PENDING, Outbox.next_attempt_at <= now),
-        and_(Outbox.status == SENDING, Outbox.lease_until <= now),
+) -> list[Claimed]:
+    """Lease up to `limit` due messages, oldest first. The caller commits, then sends.
+
+    Per-chat order: a message waits while an older one to the same chat is unsent
+    (waiting for a retry, or being sent by another dispatcher).
+    """
+    statements = _statements(_dialect(session))
+    if channels is None:
+        channels = sorted(set(session.execute(select(_table.c.channel).distinct()).scalars()))
+    if not channels:
+        return []
+    found = session.execute(
+        statements["claim"], {"now": now, "channels": list(channels), "limit": limit}
+    ).all()
+    if not found:
+        return []
+    session.execute(
+        statements["lease"], {"ids": [row.id for row in found], "lease_until": now + lease}
     )
-    # Per-chat order: a message waits while an older one to the same chat is unsent
-    # (waiting for a retry, or being sent by another dispatcher).
-    earlier = aliased(Outbox)
-    blocked = (
-        select(earlier.id)
-        .where(
-            earlier.channel == Outbox.channel,
-            earlier.address == Outbox.address,
-            earlier.id < Outbox.id,
-            earlier.status.in_((PENDING, SENDING)),
-        )
-        .exists()
-    )
-    query = select(Outbox).where(due, ~blocked).order_by(Outbox.id).limit(limit)
-    if channels is not None:
-        query = query.where(Outbox.channel.in_(channels))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
-    for row in rows:
-        row.status = SENDING
-        row.lease_until = now + lease
-        row.attempts += 1
-    session.flush()
-    return rows
+    return [
+        Claimed(row.id, row.key, row.channel, row.address, row.payload, row.attempts + 1)
+        for row in found
+    ]
 
 
 def mark_sent(session: Session, row_id: int, now: datetime, provider_id: str | None) -> None:
-    session.execute(
-        update(Outbox)
-        .where(Outbox.id == row_id)
-        .values(status=SENT, sent_at=now, provider_id=provider_id, lease_until=None)
-    )
+    mark_sent_many(session, [(row_id, provider_id)], now)
+
+
+def mark_sent_many(session: Session, sent: Sequence[tuple[int, str | None]], now: datetime) -> None:
+    if sent:
+        session.execute(
+            _statements(_dialect(session))["sent"],
+            [{"row_id": i, "provider_id": p, "sent_at": now} for i, p in sent],
+        )
 
 
 def mark_retry(session: Session, row_id: int, error: str, next_attempt_at: datetime) -> None:
@@ -124,6 +190,21 @@ def mark_retry(session: Session, row_id: int, error: str, next_attempt_at: datet
             lease_until=None,
         )
     )
+
+
+def release(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+    """Give claimed rows back untried (an earlier message to the same chat failed)."""
+    if row_ids:
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(row_ids))
+            .values(
+                status=PENDING,
+                attempts=Outbox.attempts - 1,
+                lease_until=None,
+                next_attempt_at=now,
+            )
+        )
 
 
 def mark_failed(session: Session, row_id: int, error: str) -> None:

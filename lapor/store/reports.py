@@ -58,7 +58,7 @@ def create_report(
     session: Session,
     *,
     kind: ReportKind,
-    reporter: Contact,
+    reporter: Any,
     now: datetime,
     local_now: datetime,
     ticket_prefix: str,

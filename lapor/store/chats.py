@@ -1,0 +1,168 @@
+"""Per-message bookkeeping: receipts, contacts and conversation state.
+
+These run for every inbound event, so they are Core statements built once per dialect
+(the ORM's unit of work cost more than the database did), one round trip each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from lapor.store.models import Contact, Conversation, InboundReceipt
+
+_contact = Contact.__table__  # type: ignore[attr-defined]
+_conversation = Conversation.__table__  # type: ignore[attr-defined]
+_receipt = InboundReceipt.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class ContactInfo:
+    """A contact as one message sees it (a plain record: cheaper than an ORM instance)."""
+
+    id: int
+    channel: str
+    address: str
+    telegram_id: int | None
+    name: str | None
+    language: str
+    reachable: bool
+    unreachable_reason: str | None
+    blocked: bool
+    blocked_reason: str | None
+    created_at: datetime
+    last_inbound_at: datetime | None
+
+
+@dataclass
+class ConversationState:
+    id: int
+    state: str
+    data: dict[str, Any]
+    updated_at: datetime
+
+
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> dict[str, Any]:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    contact_insert = insert(_contact)
+    excluded = contact_insert.excluded
+    c = _contact.c
+    conversation = select(
+        _conversation.c.id, _conversation.c.state, _conversation.c.data, _conversation.c.updated_at
+    ).where(
+        _conversation.c.channel == bindparam("channel"),
+        _conversation.c.address == bindparam("address"),
+    )
+    if dialect == "postgresql":
+        # Two workers with updates of one chat: the second waits for the first's commit.
+        conversation = conversation.with_for_update()
+    return {
+        # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+        "receipt": insert(_receipt)
+        .on_conflict_do_nothing(index_elements=["channel", "key"])
+        .returning(_receipt.c.key),
+        "contact": contact_insert.on_conflict_do_update(
+            index_elements=["channel", "address"],
+            set_={
+                "last_inbound_at": excluded.last_inbound_at,
+                # A user who writes to us again has unblocked the bot.
+                "reachable": True,
+                "unreachable_reason": None,
+                "name": func.coalesce(excluded.name, c.name),
+                "telegram_id": func.coalesce(excluded.telegram_id, c.telegram_id),
+            },
+        ).returning(*_contact.c),
+        "conversation": conversation,
+        "conversation_insert": insert(_conversation).on_conflict_do_nothing(
+            index_elements=["channel", "address"]
+        ),
+        "conversation_save": update(_conversation)
+        .where(_conversation.c.id == bindparam("conversation_id"))
+        .values(
+            state=bindparam("state"), data=bindparam("data"), updated_at=bindparam("updated_at")
+        ),
+    }
+
+
+def _run(session: Session, name: str, params: Any) -> Any:
+    statements = _statements(session.get_bind().dialect.name)
+    return session.connection().execute(statements[name], params)
+
+
+def first_receipt(session: Session, channel: str, key: str, now: datetime) -> bool:
+    """Record an inbound event's id; False when it was handled before (a redelivery)."""
+    row = _run(session, "receipt", {"channel": channel, "key": key[:80], "received_at": now})
+    return row.first() is not None
+
+
+def touch_contact(
+    session: Session,
+    *,
+    channel: str,
+    address: str,
+    now: datetime,
+    language: str,
+    name: str | None = None,
+    telegram_id: int | None = None,
+) -> ContactInfo:
+    """The contact for (channel, address), created on first contact; marks it reachable."""
+    row = _run(
+        session,
+        "contact",
+        {
+            "channel": channel,
+            "address": address,
+            "telegram_id": telegram_id,
+            "name": name[:128] if name else None,
+            "language": language,
+            "reachable": True,
+            "unreachable_reason": None,
+            "blocked": False,
+            "blocked_reason": None,
+            "created_at": now,
+            "last_inbound_at": now,
+        },
+    ).one()
+    return ContactInfo(**row._asdict())
+
+
+def set_language(session: Session, contact: ContactInfo, language: str) -> None:
+    session.execute(update(Contact).where(Contact.id == contact.id).values(language=language))
+    contact.language = language
+
+
+def load_conversation(
+    session: Session, channel: str, address: str, contact_id: int | None, now: datetime
+) -> ConversationState:
+    """The conversation row (locked on PostgreSQL until commit), created when missing."""
+    params = {"channel": channel, "address": address}
+    row = _run(session, "conversation", params).first()
+    if row is None:
+        _run(
+            session,
+            "conversation_insert",
+            {**params, "contact_id": contact_id, "state": "idle", "data": {}, "updated_at": now},
+        )
+        row = _run(session, "conversation", params).one()
+    return ConversationState(row.id, row.state, dict(row.data or {}), row.updated_at)
+
+
+def save_conversation(
+    session: Session,
+    conversation: ConversationState,
+    state: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> None:
+    _run(
+        session,
+        "conversation_save",
+        {"conversation_id": conversation.id, "state": state, "data": data, "updated_at": now},
+    )
