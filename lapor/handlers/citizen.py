@@ -9,81 +9,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import Session
-
+from lapor.handlers.context import (
+    Ctx,
+    Event,
+    Reply,
+    Turn,
+    category_name,
+    joined,
+)
 from lapor.handlers.steps import Step
-from lapor.handlers.texts import LANGUAGES, MONTHS, t
+from lapor.handlers.texts import LANGUAGES, MONTHS
 from lapor.handlers.types import Choice, Inbound, PhotoIn
 from lapor.store import chats
 from lapor.store import reports as report_store
-from lapor.store.chats import ContactInfo
 from lapor.store.lifecycle import ReportKind, status_label
-from lapor.store.models import Category
-
-
-@dataclass(frozen=True)
-class CoreConfig:
-    ticket_prefix: str = "JKT"
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Jakarta"))
-    idle_timeout: timedelta = timedelta(minutes=30)
-    default_language: str = "id"
-    max_photos: int = 3  # as FixMyStreet: enough to show the problem, little to moderate
-    max_note: int = 1000
-    my_reports_limit: int = 5
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    choices: tuple[Choice, ...] = ()
-    ask_location: bool = False
-
-
-@dataclass
-class Turn:
-    step: Step
-    data: dict[str, Any]
-    replies: list[Reply]
-
-
-@dataclass
-class Event:
-    """An inbound event with its choice resolved against the choices last offered."""
-
-    inbound: Inbound
-    choice: str | None
-    command: str | None
-    text: str | None
-
-
-@dataclass
-class Ctx:
-    session: Session
-    contact: ContactInfo
-    config: CoreConfig
-    now: datetime
-    _categories: list[Category] | None = None
-
-    @property
-    def categories(self) -> list[Category]:
-        """Active categories, read once per event (several steps look at them)."""
-        if self._categories is None:
-            self._categories = active_categories(self.session)
-        return self._categories
-
-    @property
-    def lang(self) -> str:
-        return self.contact.language
-
-    def t(self, key: str, **values: object) -> str:
-        return t(self.lang, key, **values)
-
 
 # -- choices and commands ---------------------------------------------------------------------
 
@@ -163,15 +104,6 @@ def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
         Choice(ctx.t("menu.help"), "menu:help"),
         Choice(ctx.t("menu.language"), "menu:lang"),
     )
-
-
-def active_categories(session: Session) -> list[Category]:
-    query = select(Category).where(Category.active).order_by(Category.position, Category.id)
-    return list(session.scalars(query))
-
-
-def category_name(category: Category, lang: str) -> str:
-    return category.name_en if lang == "en" else category.name_id
 
 
 def _cancel(ctx: Ctx) -> Choice:
@@ -291,11 +223,6 @@ def my_reports(ctx: Ctx) -> Reply:
 
 
 # -- steps ------------------------------------------------------------------------------------
-
-
-def joined(notice: str, reply: Reply) -> Reply:
-    """One message instead of two: Telegram allows one message per second per chat."""
-    return replace(reply, text=f"{notice}\n\n{reply.text}")
 
 
 def _again(ctx: Ctx, step: Step, data: dict[str, Any], key: str, **values: object) -> Turn:

@@ -13,17 +13,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from lapor.handlers.citizen import (
-    MENU_PAYLOADS,
-    CoreConfig,
-    Ctx,
-    Reply,
-    Turn,
-    joined,
-    parse_command,
-    prompt,
-    respond,
-)
+from lapor.handlers.citizen import MENU_PAYLOADS, parse_command, prompt, respond
+from lapor.handlers.context import CoreConfig, Ctx, Reply, Turn, joined
 from lapor.handlers.steps import Step, parse_step
 from lapor.handlers.types import Clock, Inbound, Outbound
 from lapor.store import chats
@@ -67,32 +58,38 @@ class Core:
             turn = respond(ctx, step, data, inbound)
         chats.save_conversation(session, conversation, turn.step.value, turn.data, now)
 
-        outbound = [
-            Outbound(
-                channel=inbound.channel,
-                address=inbound.address,
+        return self._send(session, inbound, turn.replies, contact.id, contact.language, now)
+
+    def _send(
+        self,
+        session: Session,
+        inbound: Inbound,
+        replies: list[Reply],
+        contact_id: int | None,
+        language: str,
+        now: datetime,
+    ) -> list[Outbound]:
+        """Queue the replies in this transaction; keys derive from the inbound event."""
+        outbound = []
+        rows = []
+        for i, reply in enumerate(replies):
+            channel, address = reply.to or (inbound.channel, inbound.address)
+            message = Outbound(
+                channel=channel,
+                address=address,
                 text=reply.text,
                 choices=reply.choices,
                 ask_location=reply.ask_location,
+                photo=reply.photo,
+                location=reply.location,
+                edit=reply.edit,
                 key=f"reply:{inbound.channel}:{inbound.address}:{inbound.message_id}:{i}",
-                meta={"language": contact.language},
+                meta={"language": reply.language or language},
             )
-            for i, reply in enumerate(turn.replies)
-        ]
-        enqueue(
-            session,
-            [
-                OutgoingRow(
-                    key=o.key,
-                    channel=o.channel,
-                    address=o.address,
-                    payload=o.to_payload(),
-                    contact_id=contact.id,
-                )
-                for o in outbound
-            ],
-            now,
-        )
+            outbound.append(message)
+            target = reply.contact_id if reply.to else contact_id
+            rows.append(OutgoingRow(message.key, channel, address, message.to_payload(), target))
+        enqueue(session, rows, now)
         return outbound
 
     def _fresh_start(self, ctx: Ctx, inbound: Inbound) -> Turn:

@@ -11,10 +11,13 @@ class Step(StrEnum):
     CATEGORY = "report.category"
     PHOTO = "report.photo"
     LOCATION = "report.location"
+    KELURAHAN = "report.kelurahan"
     NOTE = "report.note"
+    SIMILAR = "report.similar"
     CONFIRM = "report.confirm"
     FEEDBACK_TEXT = "feedback.text"
     FEEDBACK_CONFIRM = "feedback.confirm"
+    RATING_COMMENT = "rating.comment"
 
 
 def parse_step(value: str) -> Step:

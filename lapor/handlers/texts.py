@@ -216,6 +216,275 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "kind.laporan": ("Laporan", "Report"),
     "kind.saran": ("Saran", "Suggestion"),
     "kind.apresiasi": ("Apresiasi", "Appreciation"),
+    # -- routing at the location step ------------------------------------------------------
+    "location.in": (
+        "📍 Lokasi: Kel. {kelurahan}, Kec. {kecamatan}.",
+        "📍 Location: Kel. {kelurahan}, Kec. {kecamatan}.",
+    ),
+    "location.outside": (
+        "Maaf, lokasi itu berada di luar wilayah layanan kami. Bagikan lokasi lain di dalam "
+        "wilayah layanan.",
+        "Sorry, that location is outside our service area. Please share a location inside it.",
+    ),
+    "location.which": (
+        "Titik itu berada di perbatasan. Masalahnya ada di kelurahan mana?",
+        "That spot is on a border. Which kelurahan is the problem in?",
+    ),
+    "location.pick": ("Pilih kelurahannya dengan tombol.", "Pick the kelurahan with a button."),
+    # -- duplicates before confirm ---------------------------------------------------------
+    "dup.header": (
+        "Sudah ada laporan serupa di dekat lokasi ini:",
+        "There are similar reports near this spot:",
+    ),
+    "dup.line": (
+        "{ticket} · {category} · {distance} · {status}",
+        "{ticket} · {category} · {distance} · {status}",
+    ),
+    "dup.question": (
+        "Ikuti salah satunya (Anda akan diberi kabar perkembangannya), atau tetap kirim "
+        "laporan Anda?",
+        "Follow one of them (you will be told how it goes), or send your report anyway?",
+    ),
+    "dup.follow": ("Ikuti {ticket}", "Follow {ticket}"),
+    "dup.new": ("Tetap kirim laporan saya", "Send my report anyway"),
+    "dup.followed": (
+        "Anda sekarang mengikuti laporan {ticket}. Setiap perubahan statusnya akan dikabarkan "
+        "ke sini. Terima kasih!",
+        "You now follow report {ticket}. You will be told here whenever its status changes. "
+        "Thank you!",
+    ),
+    "dup.same_photo": ("foto sama", "same photo"),
+    # -- confirm: public or private --------------------------------------------------------
+    "confirm.public": ("Kirim (boleh ditampilkan publik)", "Send (may be shown publicly)"),
+    "confirm.private": ("Kirim (rahasia)", "Send (private)"),
+    "confirm.visibility": (
+        "Laporan publik dapat ditampilkan (tanpa nama dan nomor Anda) di dasbor kota; "
+        "laporan rahasia hanya dilihat petugas.",
+        "A public report may be shown (without your name or number) on the city's dashboard; "
+        "a private one is seen by the officers only.",
+    ),
+    # -- limits and blocks -----------------------------------------------------------------
+    "limit.hour": (
+        "Anda sudah mengirim {count} laporan dalam satu jam terakhir. Silakan coba lagi nanti; "
+        "terima kasih atas kepedulian Anda.",
+        "You have sent {count} reports in the last hour. Please try again later; thank you for "
+        "caring.",
+    ),
+    "limit.day": (
+        "Anda sudah mengirim {count} laporan hari ini, batas hariannya. Silakan lanjutkan besok; "
+        "terima kasih atas kepedulian Anda.",
+        "You have sent {count} reports today, the daily limit. Please continue tomorrow; thank "
+        "you for caring.",
+    ),
+    "blocked": (
+        "Maaf, akun Anda sedang dibatasi oleh petugas sehingga laporan tidak dapat diteruskan"
+        "{reason}. Jika ini keliru, hubungi kantor kelurahan setempat.",
+        "Sorry, your account has been restricted by the officers, so reports cannot be passed "
+        "on{reason}. If this is a mistake, contact your local kelurahan office.",
+    ),
+    # -- status updates to citizens --------------------------------------------------------
+    "status.update": ("Kabar laporan {ticket}: {status}.", "Update on report {ticket}: {status}."),
+    "status.forwarded": (
+        "Laporan diteruskan ke Kelurahan {kelurahan}.",
+        "The report was passed to Kelurahan {kelurahan}.",
+    ),
+    "status.rejected": ("Alasan: {reason}", "Reason: {reason}"),
+    "status.duplicate": (
+        "Laporan ini sama dengan {original}; Anda akan menerima kabar perkembangan {original}.",
+        "This report is the same as {original}; you will be told how {original} goes.",
+    ),
+    "status.acknowledged": (
+        "Pesan Anda sudah dibaca petugas. Terima kasih!",
+        "Your message has been read by the staff. Thank you!",
+    ),
+    "status.in_progress": (
+        "Petugas kelurahan sedang menanganinya.",
+        "The kelurahan officers are working on it.",
+    ),
+    "status.reopened": (
+        "Laporan dibuka kembali dan dikembalikan ke kelurahan.",
+        "The report was reopened and sent back to the kelurahan.",
+    ),
+    "status.resolved": (
+        "Petugas melaporkan masalahnya sudah selesai. Ini foto sesudahnya.",
+        "The officers report the problem is fixed. Here is the photo after.",
+    ),
+    "status.returned": (
+        "Laporan sedang diarahkan ulang ke kelurahan yang tepat.",
+        "The report is being re-routed to the right kelurahan.",
+    ),
+    "rate.prompt": (
+        "Seberapa puas Anda dengan penanganannya? (1 = sangat tidak puas, 5 = sangat puas)",
+        "How satisfied are you with the fix? (1 = very unsatisfied, 5 = very satisfied)",
+    ),
+    "rate.thanks": (
+        "Terima kasih atas penilaian Anda ({rating}/5)!",
+        "Thank you for your rating ({rating}/5)!",
+    ),
+    "rate.comment": (
+        "Maaf hasilnya belum memuaskan. Apa yang masih kurang? Tulis singkat; laporan akan "
+        "dibuka kembali untuk kelurahan.",
+        "Sorry it is not right yet. What is still wrong? Write briefly; the report will be "
+        "reopened for the kelurahan.",
+    ),
+    "rate.not_yours": (
+        "Penilaian hanya dapat diberikan oleh pelapor, untuk laporan yang sudah selesai.",
+        "Only the reporter can rate, and only a resolved report.",
+    ),
+    "rate.comment_expected": (
+        "Tulis komentar Anda dalam bentuk teks.",
+        "Please write your comment as text.",
+    ),
+    # -- the admin chat (verifiers) --------------------------------------------------------
+    "card.admin": (
+        "🆕 {ticket} · {kind}\nKategori: {category}\nKeterangan: {note}\nLokasi: {kelurahan}\n"
+        "Peta: {map}\nSaluran: {channel} · Laporan sebelumnya dari pelapor ini: {history}{similar}",
+        "🆕 {ticket} · {kind}\nCategory: {category}\nNote: {note}\nLocation: {kelurahan}\n"
+        "Map: {map}\nChannel: {channel} · Earlier reports by this reporter: {history}{similar}",
+    ),
+    "card.similar": ("\n⚠️ Mungkin sama dengan: {tickets}", "\n⚠️ Possibly the same as: {tickets}"),
+    "card.verify": ("✅ Verifikasi", "✅ Verify"),
+    "card.reject": ("❌ Tolak", "❌ Reject"),
+    "card.recategorise": ("🏷 Ubah kategori", "🏷 Change category"),
+    "card.duplicate": ("🔁 Duplikat", "🔁 Duplicate"),
+    "card.block": ("⛔ Blokir pelapor", "⛔ Block reporter"),
+    "card.acknowledge": ("👍 Tandai sudah dibaca", "👍 Mark as read"),
+    "card.reroute": ("↪️ Teruskan ke kelurahan lain", "↪️ Send to another kelurahan"),
+    "card.decided": ("\n\n— {decision} oleh {who}", "\n\n— {decision} by {who}"),
+    "decision.verified": ("Terverifikasi", "Verified"),
+    "decision.forwarded": (
+        "Terverifikasi, diteruskan ke Kel. {kelurahan}",
+        "Verified, sent to Kel. {kelurahan}",
+    ),
+    "decision.waiting": (
+        "Terverifikasi; menunggu grup Kel. {kelurahan} terhubung",
+        "Verified; waiting for the Kel. {kelurahan} group to be connected",
+    ),
+    "decision.unrouted": (
+        "Terverifikasi; belum ada kelurahan tujuan (pilih ↪️)",
+        "Verified; no kelurahan to send it to yet (use ↪️)",
+    ),
+    "decision.rejected": ("Ditolak ({reason})", "Rejected ({reason})"),
+    "decision.duplicate": ("Duplikat dari {original}", "Duplicate of {original}"),
+    "decision.acknowledged": ("Sudah dibaca", "Read"),
+    "decision.blocked": ("Pelapor diblokir ({reason})", "Reporter blocked ({reason})"),
+    "decision.recategorised": ("Kategori diubah ke {category}", "Category changed to {category}"),
+    "decision.too_late": (
+        "Laporan {ticket} sudah diputuskan sebelumnya ({status}); tidak ada yang diubah.",
+        "Report {ticket} was already decided ({status}); nothing was changed.",
+    ),
+    "review.not_verifier": (
+        "Maaf {name}, hanya verifikator terdaftar yang dapat memutuskan laporan.",
+        "Sorry {name}, only registered verifiers can decide on reports.",
+    ),
+    "review.reason_prompt": (
+        "Alasan penolakan {ticket}? Pilih atau ketik alasan singkat (pelapor akan membacanya).",
+        "Why reject {ticket}? Pick or type a short reason (the reporter will read it).",
+    ),
+    "review.reasons": (
+        "Foto tidak jelas|Bukan masalah kota atau bukan kewenangan kelurahan|"
+        "Lokasi tidak sesuai|Isi laporan tidak pantas",
+        "The photo is not clear|Not a city problem or not the kelurahan's job|"
+        "The location does not match|Inappropriate content",
+    ),
+    "review.duplicate_prompt": (
+        "Nomor tiket laporan asli untuk {ticket}? (contoh: JKT-2611-00042)",
+        "The original report's ticket for {ticket}? (e.g. JKT-2611-00042)",
+    ),
+    "review.duplicate_bad": (
+        "Tiket {given} tidak ditemukan atau tidak bisa dijadikan laporan asli. Ketik tiket lain, "
+        "atau Batal.",
+        "Ticket {given} was not found or cannot be the original. Type another, or Cancel.",
+    ),
+    "review.category_prompt": ("Kategori baru untuk {ticket}:", "New category for {ticket}:"),
+    "review.block_prompt": (
+        "Alasan memblokir pelapor {ticket}? (disimpan di riwayat dan disampaikan dengan sopan)",
+        "Why block the reporter of {ticket}? (kept in the history and told politely)",
+    ),
+    "review.route_prompt": (
+        "Ke kelurahan mana {ticket} diteruskan? Ketik kode atau nama kelurahan.",
+        "Which kelurahan should {ticket} go to? Type the kelurahan's code or name.",
+    ),
+    "review.route_bad": (
+        "Kelurahan “{given}” tidak ditemukan. Ketik kode atau nama lain, atau Batal.",
+        "Kelurahan “{given}” was not found. Type another code or name, or Cancel.",
+    ),
+    "review.cancelled": (
+        "Dibatalkan; laporan tidak diubah.",
+        "Cancelled; the report is unchanged.",
+    ),
+    "review.returned": (
+        "↩️ {ticket} dikembalikan oleh Kel. {kelurahan}: {reason}. "
+        "Teruskan ke kelurahan yang tepat.",
+        "↩️ {ticket} was sent back by Kel. {kelurahan}: {reason}. Send it to the right kelurahan.",
+    ),
+    "review.forwarded": (
+        "↪️ {ticket} diteruskan ke Kel. {kelurahan}.",
+        "↪️ {ticket} sent to Kel. {kelurahan}.",
+    ),
+    "review.waiting": (
+        "⏳ {ticket} menunggu: Kel. {kelurahan} belum punya grup terhubung "
+        "(lapor kelurahan invite {code}).",
+        "⏳ {ticket} is waiting: Kel. {kelurahan} has no connected group yet "
+        "(lapor kelurahan invite {code}).",
+    ),
+    # -- kelurahan groups ------------------------------------------------------------------
+    "group.card": (
+        "📋 {ticket} · {category}\nKeterangan: {note}\nLokasi: {place}\nPeta: {map}\n"
+        "Dukungan warga: {support}",
+        "📋 {ticket} · {category}\nNote: {note}\nLocation: {place}\nMap: {map}\n"
+        "Citizens' support: {support}",
+    ),
+    "group.progress": ("🔧 Proses", "🔧 In progress"),
+    "group.done": ("✅ Selesai", "✅ Done"),
+    "group.not_ours": ("🚫 Bukan wilayah kami", "🚫 Not our area"),
+    "group.bound": (
+        "Grup ini sekarang menerima laporan terverifikasi untuk Kel. {kelurahan}, Kec. "
+        "{kecamatan}.",
+        "This group now receives verified reports for Kel. {kelurahan}, Kec. {kecamatan}.",
+    ),
+    "group.bind_bad": (
+        "Kode itu tidak berlaku (salah, kedaluwarsa, atau sudah dipakai). Minta kode baru ke "
+        "admin.",
+        "That code is not valid (wrong, expired or used). Ask the admin for a new one.",
+    ),
+    "group.not_member": (
+        "Maaf {name}, laporan {ticket} bukan untuk grup ini.",
+        "Sorry {name}, report {ticket} is not for this group.",
+    ),
+    "group.after_photo_prompt": (
+        "{name}, kirim foto sesudah perbaikan untuk {ticket} (wajib).",
+        "{name}, send the photo after the fix for {ticket} (required).",
+    ),
+    "group.after_photo_expected": (
+        "Untuk menyelesaikan {ticket} saya perlu foto sesudah perbaikan.",
+        "To close {ticket} I need a photo after the fix.",
+    ),
+    "group.bounce_prompt": (
+        "{name}, mengapa {ticket} bukan wilayah Anda? (misalnya wilayah kelurahan lain)",
+        "{name}, why is {ticket} not your area? (e.g. it belongs to another kelurahan)",
+    ),
+    "group.reopened": (
+        "🔁 {ticket} dibuka kembali: pelapor menilai {rating}/5 — “{comment}”",
+        "🔁 {ticket} reopened: the reporter rated it {rating}/5 — “{comment}”",
+    ),
+    "group.decided": ("\n\n— {decision} oleh {who}", "\n\n— {decision} by {who}"),
+    "group.in_progress": ("Diproses", "In progress"),
+    "group.resolved": ("Selesai", "Done"),
+    "group.returned": (
+        "Dikembalikan ke verifikator ({reason})",
+        "Sent back to the verifiers ({reason})",
+    ),
+    "group.digest": (
+        "📋 {count} laporan baru untuk kelurahan ini (digabung agar tidak melebihi batas pesan "
+        "grup):\n{lines}\nKetik /buka NOMOR-TIKET untuk menampilkan kartunya.",
+        "📋 {count} new reports for this kelurahan (combined to stay within the group message "
+        "limit):\n{lines}\nType /buka TICKET to show its card.",
+    ),
+    "group.open_bad": (
+        "Tiket {given} tidak ada di grup ini.",
+        "Ticket {given} is not in this group.",
+    ),
     # -- my reports -------------------------------------------------------------------------
     "mine.none": (
         "Anda belum punya laporan. Pilih “Buat laporan” untuk memulai.",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from lapor.handlers.citizen import CoreConfig
+from lapor.handlers.context import CoreConfig
 from lapor.handlers.core import Core
 from lapor.handlers.steps import Step
 from lapor.store.db import new_session

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from lapor.handlers.citizen import CoreConfig
+from lapor.handlers.context import CoreConfig
 from lapor.handlers.core import Core
 from lapor.handlers.steps import Step
 from lapor.handlers.types import GeoPoint, Inbound

@@ -1,0 +1,112 @@
+"""What every handler works with: the configuration, the event context, replies, turns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from lapor.handlers.rooms import Rooms
+from lapor.handlers.steps import Step
+from lapor.handlers.texts import t
+from lapor.handlers.types import Choice, GeoPoint, Inbound
+from lapor.store.chats import ContactInfo
+from lapor.store.models import Category
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    ticket_prefix: str = "JKT"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Jakarta"))
+    idle_timeout: timedelta = timedelta(minutes=30)
+    default_language: str = "id"
+    max_photos: int = 3  # as FixMyStreet: enough to show the problem, little to moderate
+    max_note: int = 1000
+    my_reports_limit: int = 5
+    # Qlue's points-chasers flooded kelurahan with junk: a few reports an hour per contact.
+    reports_per_hour: int = 5
+    reports_per_day: int = 20
+    # Similar reports offered before confirming (FixMyStreet shows nearby ones, too).
+    similar_radius_m: float = 250.0
+    similar_days: int = 30
+    similar_photo_bits: int = 10
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to send. Without `to` it answers the sender; otherwise it goes to
+    (channel, address): a verifier card, a kelurahan group, a follower."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    ask_location: bool = False
+    to: tuple[str, str] | None = None
+    photo: str | None = None
+    location: GeoPoint | None = None
+    edit: str | None = None
+    language: str | None = None
+    contact_id: int | None = None
+
+
+@dataclass
+class Turn:
+    step: Step
+    data: dict[str, Any]
+    replies: list[Reply]
+    # Reports this turn created: the core posts their cards to the verifiers.
+    created: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Event:
+    """An inbound event with its choice resolved against the choices last offered."""
+
+    inbound: Inbound
+    choice: str | None
+    command: str | None
+    text: str | None
+
+
+@dataclass
+class Ctx:
+    session: Session
+    contact: ContactInfo
+    config: CoreConfig
+    now: datetime
+    rooms: Rooms = field(default_factory=Rooms)
+    # routing.KelurahanIndex.locate, when a kelurahan registry is loaded.
+    locate: Callable[[float, float], Any] | None = None
+    _categories: list[Category] | None = None
+
+    @property
+    def categories(self) -> list[Category]:
+        """Active categories, read once per event (several steps look at them)."""
+        if self._categories is None:
+            self._categories = active_categories(self.session)
+        return self._categories
+
+    @property
+    def lang(self) -> str:
+        return self.contact.language
+
+    def t(self, key: str, **values: object) -> str:
+        return t(self.lang, key, **values)
+
+
+def active_categories(session: Session) -> list[Category]:
+    query = select(Category).where(Category.active).order_by(Category.position, Category.id)
+    return list(session.scalars(query))
+
+
+def category_name(category: Category, lang: str) -> str:
+    return category.name_en if lang == "en" else category.name_id
+
+
+def joined(notice: str, reply: Reply) -> Reply:
+    """One message instead of two: Telegram allows one message per second per chat."""
+    return replace(reply, text=f"{notice}\n\n{reply.text}")

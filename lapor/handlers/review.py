@@ -1,0 +1,984 @@
+"""Verifiers in the admin chat, officers in kelurahan groups, and what citizens are told.
+
+A report goes: citizen -> admin card -> verifier decides -> kelurahan group card ->
+officers mark it in progress and done (with an after-photo) -> the citizen rates it.
+Every move is a conditional transition in the store (two presses, one winner), one
+`report_event`, and a message to the reporter and the report's followers.
+
+Group chats are shared: the person acting is `inbound.sender`, and a verifier typing a
+rejection reason has a small conversation of their own, addressed "<chat>/<member>".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from lapor.handlers.context import Ctx, Reply, category_name
+from lapor.handlers.rooms import Rooms
+from lapor.handlers.texts import t
+from lapor.handlers.types import Choice, GeoPoint, Inbound
+from lapor.store import reports as report_store
+from lapor.store.lifecycle import ReportKind, ReportStatus, status_label
+from lapor.store.models import (
+    Category,
+    Contact,
+    ContactEvent,
+    GroupInvite,
+    Kelurahan,
+    Outbox,
+    Report,
+    Verifier,
+)
+
+# Telegram allows about 20 messages a minute into one group. Cards stop at this many
+# messages in the last minute; the rest wait, combined, in one digest per minute.
+GROUP_BURST = 15
+DIGEST_WINDOW = timedelta(seconds=60)
+CONSOLE_GROUP_PREFIX = "#kel-"
+
+
+def staff(ctx: Ctx) -> str:
+    """Cards and group messages are for staff: in the deployment's language, not a citizen's."""
+    return ctx.config.default_language
+
+
+def map_link(latitude: float | None, longitude: float | None) -> str:
+    if latitude is None or longitude is None:
+        return "-"
+    return (
+        f"https://www.openstreetmap.org/?mlat={latitude:.6f}&mlon={longitude:.6f}"
+        f"#map=18/{latitude:.6f}/{longitude:.6f}"
+    )
+
+
+def group_room(kelurahan: Kelurahan, rooms: Rooms) -> tuple[str, str] | None:
+    """The chat a kelurahan's reports go to, or None while no group is bound."""
+    if kelurahan.chat_id is not None:
+        return ("telegram", str(kelurahan.chat_id))
+    if rooms.console:
+        return ("console", f"{CONSOLE_GROUP_PREFIX}{kelurahan.code}")
+    return None
+
+
+def kelurahan_of_room(session: Session, channel: str, address: str) -> Kelurahan | None:
+    if channel == "telegram":
+        try:
+            chat_id = int(address)
+        except ValueError:
+            return None
+        return session.scalars(select(Kelurahan).where(Kelurahan.chat_id == chat_id)).first()
+    if channel == "console" and address.startswith(CONSOLE_GROUP_PREFIX):
+        return session.get(Kelurahan, address.removeprefix(CONSOLE_GROUP_PREFIX))
+    return None
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+# -- telling citizens ---------------------------------------------------------------------------
+
+
+def tell_audience(
+    ctx: Ctx,
+    report: Report,
+    extra_key: str | None = None,
+    *,
+    photo: str | None = None,
+    rate: bool = False,
+    **values: object,
+) -> list[Reply]:
+    """One message per person following the report: the reporter and its followers."""
+    replies = []
+    for contact in report_store.audience(ctx.session, report):
+        if not contact.reachable:
+            continue
+        lang = contact.language
+        text = t(
+            lang, "status.update", ticket=report.ticket, status=status_label(report.status, lang)
+        )
+        if extra_key:
+            text += " " + t(lang, extra_key, **values)
+        choices: tuple[Choice, ...] = ()
+        if rate and contact.id == report.reporter_id:
+            text += "\n\n" + t(lang, "rate.prompt")
+            choices = tuple(Choice(str(n), f"rate:{report.id}:{n}") for n in range(1, 6))
+        replies.append(
+            Reply(
+                text,
+                choices,
+                to=(contact.channel, contact.address),
+                photo=photo,
+                language=lang,
+                contact_id=contact.id,
+            )
+        )
+    return replies
+
+
+# -- cards ------------------------------------------------------------------------------------
+
+
+def _category(ctx: Ctx, report: Report) -> str:
+    if report.category_id is None:
+        return t(staff(ctx), f"kind.{report.kind}")
+    category = ctx.session.get(Category, report.category_id)
+    return category_name(category, staff(ctx)) if category else "-"
+
+
+def _place(ctx: Ctx, report: Report) -> str:
+    if report.kelurahan_code:
+        kelurahan = ctx.session.get(Kelurahan, report.kelurahan_code)
+        if kelurahan:
+            return f"Kel. {kelurahan.name}, Kec. {kelurahan.kecamatan}"
+    if report.latitude is not None:
+        return f"{report.latitude:.5f}, {report.longitude:.5f}"
+    return "-"
+
+
+def _photo_path(ctx: Ctx, report: Report) -> str | None:
+    photo = report_store.first_photo(ctx.session, report.id)
+    return photo.path if photo else None
+
+
+def admin_card_text(ctx: Ctx, report: Report, similar: list[str] | None = None) -> str:
+    history = ctx.session.execute(
+        select(func.count())
+        .select_from(Report)
+        .where(Report.reporter_id == report.reporter_id, Report.id != report.id)
+    ).scalar_one()
+    note = (report.note or "-")[:300]
+    similar_text = t(staff(ctx), "card.similar", tickets=", ".join(similar)) if similar else ""
+    return t(
+        staff(ctx),
+        "card.admin",
+        ticket=report.ticket,
+        kind=t(staff(ctx), f"kind.{report.kind}"),
+        category=_category(ctx, report),
+        note=note,
+        kelurahan=_place(ctx, report),
+        map=map_link(report.latitude, report.longitude),
+        channel=report.channel,
+        history=history,
+        similar=similar_text,
+    )
+
+
+def admin_buttons(ctx: Ctx, report: Report) -> tuple[Choice, ...]:
+    if report.kind != ReportKind.LAPORAN.value:
+        return (
+            Choice(t(staff(ctx), "card.acknowledge"), f"ack:{report.id}"),
+            Choice(t(staff(ctx), "card.block"), f"b:{report.id}"),
+        )
+    return (
+        Choice(t(staff(ctx), "card.verify"), f"v:{report.id}"),
+        Choice(t(staff(ctx), "card.reject"), f"r:{report.id}"),
+        Choice(t(staff(ctx), "card.recategorise"), f"c:{report.id}"),
+        Choice(t(staff(ctx), "card.duplicate"), f"d:{report.id}"),
+        Choice(t(staff(ctx), "card.block"), f"b:{report.id}"),
+    )
+
+
+def admin_card(ctx: Ctx, report: Report, rooms: Rooms, similar: list[str]) -> list[Reply]:
+    """The card verifiers decide on; nothing when no admin chat is configured."""
+    if rooms.admin is None:
+        return []
+    return [
+        Reply(
+            admin_card_text(ctx, report, similar),
+            admin_buttons(ctx, report),
+            to=rooms.admin,
+            photo=_photo_path(ctx, report),
+        )
+    ]
+
+
+def _decided(
+    ctx: Ctx,
+    report: Report,
+    card: str | None,
+    decision: str,
+    who: str,
+    rooms: Rooms,
+    buttons: tuple[Choice, ...] = (),
+) -> list[Reply]:
+    """Edit the admin card to show what was decided and by whom."""
+    if card is None or rooms.admin is None:
+        return []
+    text = admin_card_text(ctx, report) + t(staff(ctx), "card.decided", decision=decision, who=who)
+    return [Reply(text, buttons, to=rooms.admin, photo=_photo_path(ctx, report), edit=card)]
+
+
+def group_card_text(ctx: Ctx, report: Report) -> str:
+    return t(
+        staff(ctx),
+        "group.card",
+        ticket=report.ticket,
+        category=_category(ctx, report),
+        note=(report.note or "-")[:300],
+        place=_place(ctx, report),
+        map=map_link(report.latitude, report.longitude),
+        support=report.support_count + 1,
+    )
+
+
+def group_card(ctx: Ctx, report: Report, room: tuple[str, str]) -> Reply:
+    """What officers receive: photo, pin, ticket, category, note; never who reported it."""
+    buttons = (
+        Choice(t(staff(ctx), "group.progress"), f"p:{report.id}"),
+        Choice(t(staff(ctx), "group.done"), f"s:{report.id}"),
+        Choice(t(staff(ctx), "group.not_ours"), f"n:{report.id}"),
+    )
+    point = GeoPoint(report.latitude, report.longitude) if report.latitude is not None else None
+    return Reply(
+        group_card_text(ctx, report),
+        buttons,
+        to=room,
+        photo=_photo_path(ctx, report),
+        location=point,
+    )
+
+
+# -- forwarding -------------------------------------------------------------------------------
+
+
+def forward(ctx: Ctx, report: Report, rooms: Rooms, actor: str) -> tuple[str, list[Reply]]:
+    """Send a verified report to its kelurahan's group; returns (decision text, replies)."""
+    if not report.kelurahan_code:
+        return t(staff(ctx), "decision.unrouted"), []
+    kelurahan = ctx.session.get(Kelurahan, report.kelurahan_code)
+    if kelurahan is None:
+        return t(staff(ctx), "decision.unrouted"), []
+    room = group_room(kelurahan, rooms)
+    if room is None:
+        notice = []
+        if rooms.admin is not None:
+            notice = [
+                Reply(
+                    t(
+                        staff(ctx),
+                        "review.waiting",
+                        ticket=report.ticket,
+                        kelurahan=kelurahan.name,
+                        code=kelurahan.code,
+                    ),
+                    to=rooms.admin,
+                )
+            ]
+        return t(staff(ctx), "decision.waiting", kelurahan=kelurahan.name), notice
+    moved = report_store.transition(
+        ctx.session,
+        report.id,
+        ReportStatus.FORWARDED,
+        now=ctx.now,
+        actor=actor,
+        note=f"kelurahan {kelurahan.code}",
+        allowed_from=[ReportStatus.VERIFIED],
+        group_chat_id=int(room[1]) if room[0] == "telegram" else None,
+    )
+    if moved is None:
+        return t(staff(ctx), "decision.verified"), []
+    card = deliver_to_group(ctx, moved, room)
+    replies = [card] if card is not None else []
+    replies += tell_audience(ctx, moved, "status.forwarded", kelurahan=kelurahan.name)
+    return t(staff(ctx), "decision.forwarded", kelurahan=kelurahan.name), replies
+
+
+def deliver_to_group(ctx: Ctx, report: Report, room: tuple[str, str]) -> Reply | None:
+    """A card, or, in a burst, a line in this minute's digest for the group."""
+    since = ctx.now - DIGEST_WINDOW
+    recent = ctx.session.execute(
+        select(func.count())
+        .select_from(Outbox)
+        .where(Outbox.channel == room[0], Outbox.address == room[1], Outbox.created_at >= since)
+    ).scalar_one()
+    if recent < GROUP_BURST:
+        return group_card(ctx, report, room)
+    line = f"• {report.ticket} · {_category(ctx, report)} · {_place(ctx, report)}"
+    digest = ctx.session.scalars(
+        select(Outbox)
+        .where(
+            Outbox.channel == room[0],
+            Outbox.address == room[1],
+            Outbox.status == "pending",
+            Outbox.key.like("digest:%"),
+        )
+        .order_by(Outbox.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    if digest is not None:
+        lines = [*digest.payload.get("meta", {}).get("lines", []), line]
+        payload = dict(digest.payload)
+        payload["text"] = t(staff(ctx), "group.digest", count=len(lines), lines="\n".join(lines))
+        payload["meta"] = {**payload.get("meta", {}), "lines": lines}
+        ctx.session.execute(update(Outbox).where(Outbox.id == digest.id).values(payload=payload))
+        return None
+    # A new digest, held until the window has passed so it can gather the rest of the burst.
+    ctx.session.add(
+        Outbox(
+            key=f"digest:{room[0]}:{room[1]}:{report.id}",
+            channel=room[0],
+            address=room[1],
+            payload={
+                "text": t(staff(ctx), "group.digest", count=1, lines=line),
+                "meta": {"lines": [line], "language": staff(ctx)},
+            },
+            status="pending",
+            next_attempt_at=ctx.now + DIGEST_WINDOW,
+            created_at=ctx.now,
+        )
+    )
+    return None
+
+
+def forward_waiting(ctx: Ctx, kelurahan: Kelurahan, rooms: Rooms) -> list[Reply]:
+    """After a group is bound: everything verified and waiting for it goes out now."""
+    waiting = ctx.session.scalars(
+        select(Report)
+        .where(Report.kelurahan_code == kelurahan.code, Report.status == "verified")
+        .order_by(Report.id)
+    ).all()
+    replies: list[Reply] = []
+    for report in waiting:
+        _decision, more = forward(ctx, report, rooms, "system:group-bound")
+        replies += more
+    return replies
+
+
+# -- the admin chat -----------------------------------------------------------------------------
+
+
+def _who(inbound: Inbound) -> str:
+    return inbound.name or inbound.sender or "?"
+
+
+def _actor(inbound: Inbound) -> str:
+    return f"{inbound.channel}:{inbound.sender or inbound.address}"
+
+
+def is_verifier(session: Session, inbound: Inbound, rooms: Rooms) -> bool:
+    if inbound.channel == "console" and rooms.console:
+        return True
+    if inbound.telegram_id is None:
+        return False
+    verifier = session.get(Verifier, inbound.telegram_id)
+    return bool(verifier and verifier.active)
+
+
+def _report_from(payload: str) -> tuple[str, int, str | None]:
+    """ "v:42" -> ("v", 42, None); "cc:42:banjir" -> ("cc", 42, "banjir")."""
+    parts = payload.split(":", 2)
+    return parts[0], int(parts[1]), parts[2] if len(parts) > 2 else None
+
+
+ADMIN_ACTIONS = frozenset({"v", "r", "c", "cc", "d", "b", "ack", "fw", "rr"})
+
+
+@dataclass
+class MemberTurn:
+    """What a group member's own small conversation becomes, and what to say."""
+
+    state: str
+    data: dict[str, Any]
+    replies: list[Reply]
+
+
+def on_admin(ctx: Ctx, inbound: Inbound, rooms: Rooms, member: dict[str, Any]) -> MemberTurn:
+    """Buttons and follow-up answers in the verifiers' chat."""
+    choice = inbound.choice
+    pending = member.get("action")
+    text = (inbound.text or "").strip()
+    if choice is None and not pending:
+        return MemberTurn("idle", {}, [])  # people talk in groups; only our buttons matter
+    if not is_verifier(ctx.session, inbound, rooms):
+        refusal = t(staff(ctx), "review.not_verifier", name=_who(inbound))
+        return MemberTurn("idle", {}, [Reply(refusal)])
+    if choice == "cancel" or text.casefold() in ("/batal", "batal"):
+        return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
+    if choice is not None:
+        try:
+            action, report_id, extra = _report_from(choice)
+        except (ValueError, IndexError):
+            return MemberTurn("idle", {}, [])
+        if action not in ADMIN_ACTIONS:
+            return MemberTurn("idle", {}, [])
+        report = ctx.session.get(Report, report_id)
+        if report is None:
+            return MemberTurn("idle", {}, [])
+        card = inbound.card_id or member.get("card")
+        return _admin_action(ctx, inbound, rooms, action, report, extra, card)
+    report = ctx.session.get(Report, member.get("report"))
+    if report is None:
+        return MemberTurn("idle", {}, [])
+    return _admin_answer(ctx, inbound, rooms, pending, report, text, member)
+
+
+def _too_late(ctx: Ctx, report: Report) -> MemberTurn:
+    return MemberTurn(
+        "idle",
+        {},
+        [
+            Reply(
+                t(
+                    staff(ctx),
+                    "decision.too_late",
+                    ticket=report.ticket,
+                    status=status_label(report.status, staff(ctx)),
+                )
+            )
+        ],
+    )
+
+
+def _admin_action(
+    ctx: Ctx,
+    inbound: Inbound,
+    rooms: Rooms,
+    action: str,
+    report: Report,
+    extra: str | None,
+    card: str | None,
+) -> MemberTurn:
+    lang = staff(ctx)
+    cancel = Choice(t(lang, "cancel"), "cancel")
+    ask = {"report": report.id, "card": card}
+    if action == "v":
+        moved = report_store.transition(
+            ctx.session,
+            report.id,
+            ReportStatus.VERIFIED,
+            now=ctx.now,
+            actor=_actor(inbound),
+            allowed_from=[ReportStatus.SUBMITTED],
+        )
+        if moved is None:
+            return _too_late(ctx, report)
+        replies = tell_audience(ctx, moved)
+        decision, more = forward(ctx, moved, rooms, _actor(inbound))
+        buttons: tuple[Choice, ...] = ()
+        if moved.kelurahan_code is None:
+            buttons = (Choice(t(lang, "card.reroute"), f"fw:{moved.id}"),)
+        ctx.session.refresh(moved)
+        return MemberTurn(
+            "idle",
+            {},
+            [*_decided(ctx, moved, card, decision, _who(inbound), rooms, buttons), *replies, *more],
+        )
+    if action == "ack":
+        moved = report_store.transition(
+            ctx.session,
+            report.id,
+            ReportStatus.ACKNOWLEDGED,
+            now=ctx.now,
+            actor=_actor(inbound),
+            allowed_from=[ReportStatus.SUBMITTED],
+        )
+        if moved is None:
+            return _too_late(ctx, report)
+        return MemberTurn(
+            "idle",
+            {},
+            [
+                *_decided(ctx, moved, card, t(lang, "decision.acknowledged"), _who(inbound), rooms),
+                *tell_audience(ctx, moved, "status.acknowledged"),
+            ],
+        )
+    if action == "r":
+        if report.status != ReportStatus.SUBMITTED.value:
+            return _too_late(ctx, report)
+        reasons = t(lang, "review.reasons").split("|")
+        choices = tuple(Choice(r, f"rr:{report.id}:{i}") for i, r in enumerate(reasons))
+        prompt = Reply(t(lang, "review.reason_prompt", ticket=report.ticket), (*choices, cancel))
+        return MemberTurn("review", {**ask, "action": "reject"}, [prompt])
+    if action == "rr":
+        reasons = t(lang, "review.reasons").split("|")
+        index = int(extra or 0)
+        reason = reasons[index] if 0 <= index < len(reasons) else reasons[0]
+        return _reject(ctx, inbound, rooms, report, reason, card)
+    if action == "c":
+        choices = tuple(
+            Choice(category_name(c, lang), f"cc:{report.id}:{c.slug}") for c in ctx.categories
+        )
+        prompt = Reply(t(lang, "review.category_prompt", ticket=report.ticket), (*choices, cancel))
+        return MemberTurn("review", {**ask, "action": "category"}, [prompt])
+    if action == "cc":
+        category = next((c for c in ctx.categories if c.slug == extra), None)
+        if category is None or report.status not in ("submitted", "verified"):
+            return _too_late(ctx, report)
+        ctx.session.execute(
+            update(Report).where(Report.id == report.id).values(category_id=category.id)
+        )
+        report_store.record_event(
+            ctx.session,
+            report,
+            now=ctx.now,
+            actor=_actor(inbound),
+            note=f"category -> {category.slug}",
+        )
+        ctx.session.refresh(report)
+        decision = t(lang, "decision.recategorised", category=category_name(category, lang))
+        text = admin_card_text(ctx, report) + t(
+            lang, "card.decided", decision=decision, who=_who(inbound)
+        )
+        edit = (
+            [
+                Reply(
+                    text,
+                    admin_buttons(ctx, report),
+                    to=rooms.admin,
+                    photo=_photo_path(ctx, report),
+                    edit=card,
+                )
+            ]
+            if card and rooms.admin
+            else []
+        )
+        return MemberTurn("idle", {}, edit)
+    if action == "d":
+        if report.status != ReportStatus.SUBMITTED.value:
+            return _too_late(ctx, report)
+        prompt = Reply(t(lang, "review.duplicate_prompt", ticket=report.ticket), (cancel,))
+        return MemberTurn("review", {**ask, "action": "duplicate"}, [prompt])
+    if action == "b":
+        prompt = Reply(t(lang, "review.block_prompt", ticket=report.ticket), (cancel,))
+        return MemberTurn("review", {**ask, "action": "block"}, [prompt])
+    if action == "fw":
+        if report.status != ReportStatus.VERIFIED.value:
+            return _too_late(ctx, report)
+        prompt = Reply(t(lang, "review.route_prompt", ticket=report.ticket), (cancel,))
+        return MemberTurn("review", {**ask, "action": "route"}, [prompt])
+    return MemberTurn("idle", {}, [])
+
+
+def _reject(
+    ctx: Ctx, inbound: Inbound, rooms: Rooms, report: Report, reason: str, card: str | None
+) -> MemberTurn:
+    moved = report_store.transition(
+        ctx.session,
+        report.id,
+        ReportStatus.REJECTED,
+        now=ctx.now,
+        actor=_actor(inbound),
+        note=reason,
+        allowed_from=[ReportStatus.SUBMITTED],
+        rejection_reason=reason[:300],
+    )
+    if moved is None:
+        return _too_late(ctx, report)
+    decision = t(staff(ctx), "decision.rejected", reason=reason)
+    return MemberTurn(
+        "idle",
+        {},
+        [
+            *_decided(ctx, moved, card, decision, _who(inbound), rooms),
+            *tell_audience(ctx, moved, "status.rejected", reason=reason),
+        ],
+    )
+
+
+def _admin_answer(
+    ctx: Ctx,
+    inbound: Inbound,
+    rooms: Rooms,
+    pending: str,
+    report: Report,
+    text: str,
+    member: dict[str, Any],
+) -> MemberTurn:
+    """The text a verifier types after pressing a button that needs more."""
+    card = member.get("card")
+    if not text:
+        return MemberTurn("review", member, [])
+    if pending == "reject":
+        return _reject(ctx, inbound, rooms, report, text[:300], card)
+    if pending == "duplicate":
+        original = report_store.by_ticket(ctx.session, text)
+        usable = (
+            original is not None
+            and original.id != report.id
+            and original.kind == ReportKind.LAPORAN.value
+            and original.status not in ("rejected", "duplicate")
+        )
+        if not usable:
+            again = Reply(
+                t(staff(ctx), "review.duplicate_bad", given=text[:40]),
+                (Choice(t(staff(ctx), "cancel"), "cancel"),),
+            )
+            return MemberTurn("review", member, [again])
+        assert original is not None
+        moved = report_store.transition(
+            ctx.session,
+            report.id,
+            ReportStatus.DUPLICATE,
+            now=ctx.now,
+            actor=_actor(inbound),
+            note=original.ticket,
+            allowed_from=[ReportStatus.SUBMITTED],
+            duplicate_of_id=original.id,
+        )
+        if moved is None:
+            return _too_late(ctx, report)
+        # The reporter, and whoever followed the duplicate, now follow the original.
+        for contact in report_store.audience(ctx.session, moved):
+            report_store.follow(ctx.session, original, contact.id, ctx.now)
+        decision = t(staff(ctx), "decision.duplicate", original=original.ticket)
+        return MemberTurn(
+            "idle",
+            {},
+            [
+                *_decided(ctx, moved, card, decision, _who(inbound), rooms),
+                *tell_audience(ctx, moved, "status.duplicate", original=original.ticket),
+            ],
+        )
+    if pending == "block":
+        reason = text[:300]
+        contact = ctx.session.get(Contact, report.reporter_id)
+        if contact is not None:
+            ctx.session.execute(
+                update(Contact)
+                .where(Contact.id == contact.id)
+                .values(blocked=True, blocked_reason=reason)
+            )
+            ctx.session.add(
+                ContactEvent(
+                    contact_id=contact.id,
+                    at=ctx.now,
+                    actor=_actor(inbound),
+                    action="block",
+                    note=f"{report.ticket}: {reason}",
+                )
+            )
+            report_store.record_event(
+                ctx.session,
+                report,
+                now=ctx.now,
+                actor=_actor(inbound),
+                note=f"reporter blocked: {reason}",
+            )
+        decision = t(staff(ctx), "decision.blocked", reason=reason)
+        replies = _decided(ctx, report, card, decision, _who(inbound), rooms)
+        if contact is not None:
+            replies.append(
+                Reply(
+                    t(contact.language, "blocked", reason=f" ({reason})"),
+                    to=(contact.channel, contact.address),
+                    language=contact.language,
+                    contact_id=contact.id,
+                )
+            )
+        return MemberTurn("idle", {}, replies)
+    if pending == "route":
+        kelurahan = find_kelurahan(ctx.session, text)
+        if kelurahan is None:
+            again = Reply(
+                t(staff(ctx), "review.route_bad", given=text[:60]),
+                (Choice(t(staff(ctx), "cancel"), "cancel"),),
+            )
+            return MemberTurn("review", member, [again])
+        ctx.session.execute(
+            update(Report).where(Report.id == report.id).values(kelurahan_code=kelurahan.code)
+        )
+        report_store.record_event(
+            ctx.session,
+            report,
+            now=ctx.now,
+            actor=_actor(inbound),
+            note=f"routed to {kelurahan.code}",
+        )
+        ctx.session.refresh(report)
+        decision, more = forward(ctx, report, rooms, _actor(inbound))
+        ctx.session.refresh(report)
+        return MemberTurn(
+            "idle", {}, [*_decided(ctx, report, card, decision, _who(inbound), rooms), *more]
+        )
+    return MemberTurn("idle", {}, [])
+
+
+def find_kelurahan(session: Session, text: str) -> Kelurahan | None:
+    """By code, or by name loosely (spellings differ: Tanjung Priok / Tanjung Priuk)."""
+    wanted = text.strip()
+    found = session.get(Kelurahan, wanted)
+    if found is not None:
+        return found
+    key = _loose(wanted)
+    if not key:
+        return None
+    for kelurahan in session.scalars(select(Kelurahan)):
+        if _loose(kelurahan.name) == key:
+            return kelurahan
+    return None
+
+
+def _loose(name: str) -> str:
+    cleaned = "".join(ch for ch in name.casefold() if ch.isalnum())
+    for prefix in ("kelurahan", "kel"):
+        cleaned = cleaned.removeprefix(prefix)
+    return cleaned.replace("u", "o")
+
+
+# -- kelurahan groups -------------------------------------------------------------------------
+
+
+GROUP_ACTIONS = frozenset({"p", "s", "n"})
+
+
+def bind_group(ctx: Ctx, inbound: Inbound, code: str, rooms: Rooms) -> list[Reply]:
+    """`/kelurahan <one-time code>` in a group: that group receives the kelurahan's reports."""
+    invite = ctx.session.scalars(
+        select(GroupInvite).where(GroupInvite.code_hash == hash_code(code)).with_for_update()
+    ).first()
+    if invite is None or invite.used_at is not None or invite.expires_at <= ctx.now:
+        return [Reply(t(staff(ctx), "group.bind_bad"))]
+    kelurahan = ctx.session.get(Kelurahan, invite.kelurahan_code)
+    if kelurahan is None or inbound.channel != "telegram":
+        return [Reply(t(staff(ctx), "group.bind_bad"))]
+    chat_id = int(inbound.address)
+    ctx.session.execute(
+        update(GroupInvite)
+        .where(GroupInvite.id == invite.id)
+        .values(used_at=ctx.now, used_by_chat=chat_id)
+    )
+    # One group per kelurahan; a group serves one kelurahan (rebinding moves it).
+    ctx.session.execute(
+        update(Kelurahan)
+        .where(Kelurahan.chat_id == chat_id, Kelurahan.code != kelurahan.code)
+        .values(chat_id=None, chat_title=None, bound_at=None)
+    )
+    ctx.session.execute(
+        update(Kelurahan)
+        .where(Kelurahan.code == kelurahan.code)
+        .values(
+            chat_id=chat_id, chat_title=(inbound.chat_title or "")[:200] or None, bound_at=ctx.now
+        )
+    )
+    ctx.session.refresh(kelurahan)
+    bound = Reply(
+        t(staff(ctx), "group.bound", kelurahan=kelurahan.name, kecamatan=kelurahan.kecamatan)
+    )
+    return [bound, *forward_waiting(ctx, kelurahan, rooms)]
+
+
+def on_group(
+    ctx: Ctx, inbound: Inbound, kelurahan: Kelurahan, rooms: Rooms, member: dict[str, Any]
+) -> MemberTurn:
+    """Buttons and follow-ups in a kelurahan's group."""
+    choice = inbound.choice
+    pending = member.get("action")
+    text = (inbound.text or "").strip()
+    if text.casefold().startswith("/buka"):
+        return MemberTurn("idle", {}, _open_card(ctx, kelurahan, text[5:].strip(), inbound))
+    if choice == "cancel" or text.casefold() in ("/batal", "batal"):
+        return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
+    if choice is not None:
+        try:
+            action, report_id, _extra = _report_from(choice)
+        except (ValueError, IndexError):
+            return MemberTurn("idle", {}, [])
+        report = ctx.session.get(Report, report_id)
+        if action not in GROUP_ACTIONS or report is None:
+            return MemberTurn("idle", {}, [])
+        if report.kelurahan_code != kelurahan.code or report.status not in (
+            "forwarded",
+            "in_progress",
+        ):
+            refusal = t(staff(ctx), "group.not_member", name=_who(inbound), ticket=report.ticket)
+            if report.kelurahan_code == kelurahan.code:
+                refusal = t(
+                    staff(ctx),
+                    "decision.too_late",
+                    ticket=report.ticket,
+                    status=status_label(report.status, staff(ctx)),
+                )
+            return MemberTurn("idle", {}, [Reply(refusal)])
+        card = inbound.card_id
+        if action == "p":
+            moved = report_store.transition(
+                ctx.session,
+                report.id,
+                ReportStatus.IN_PROGRESS,
+                now=ctx.now,
+                actor=_actor(inbound),
+                allowed_from=[ReportStatus.FORWARDED],
+            )
+            if moved is None:
+                return _too_late(ctx, report)
+            return MemberTurn(
+                "idle",
+                {},
+                [
+                    *_group_decided(ctx, moved, inbound, card, t(staff(ctx), "group.in_progress")),
+                    *tell_audience(ctx, moved, "status.in_progress"),
+                ],
+            )
+        ask = {"report": report.id, "card": card}
+        cancel = (Choice(t(staff(ctx), "cancel"), "cancel"),)
+        if action == "s":
+            prompt = t(
+                staff(ctx), "group.after_photo_prompt", name=_who(inbound), ticket=report.ticket
+            )
+            return MemberTurn("review", {**ask, "action": "after_photo"}, [Reply(prompt, cancel)])
+        prompt = t(staff(ctx), "group.bounce_prompt", name=_who(inbound), ticket=report.ticket)
+        return MemberTurn("review", {**ask, "action": "bounce"}, [Reply(prompt, cancel)])
+    if not pending:
+        return MemberTurn("idle", {}, [])
+    report = ctx.session.get(Report, member.get("report"))
+    if report is None:
+        return MemberTurn("idle", {}, [])
+    if pending == "after_photo":
+        if not inbound.photos:
+            if inbound.photo_error or text:
+                again = t(staff(ctx), "group.after_photo_expected", ticket=report.ticket)
+                return MemberTurn("review", member, [Reply(again)])
+            return MemberTurn("review", member, [])
+        photo_id = report_store.upsert_photo(ctx.session, inbound.photos[0].to_dict(), ctx.now)
+        moved = report_store.transition(
+            ctx.session,
+            report.id,
+            ReportStatus.RESOLVED,
+            now=ctx.now,
+            actor=_actor(inbound),
+            allowed_from=[ReportStatus.FORWARDED, ReportStatus.IN_PROGRESS],
+            after_photo_id=photo_id,
+        )
+        if moved is None:
+            return _too_late(ctx, report)
+        return MemberTurn(
+            "idle",
+            {},
+            [
+                *_group_decided(
+                    ctx, moved, inbound, member.get("card"), t(staff(ctx), "group.resolved")
+                ),
+                *tell_audience(
+                    ctx, moved, "status.resolved", photo=inbound.photos[0].path, rate=True
+                ),
+            ],
+        )
+    if pending == "bounce":
+        if not text:
+            return MemberTurn("review", member, [])
+        reason = text[:300]
+        moved = report_store.transition(
+            ctx.session,
+            report.id,
+            ReportStatus.VERIFIED,
+            now=ctx.now,
+            actor=_actor(inbound),
+            note=f"bukan wilayah {kelurahan.code}: {reason}",
+            allowed_from=[ReportStatus.FORWARDED, ReportStatus.IN_PROGRESS],
+            group_chat_id=None,
+        )
+        if moved is None:
+            return _too_late(ctx, report)
+        replies = _group_decided(
+            ctx, moved, inbound, member.get("card"), t(staff(ctx), "group.returned", reason=reason)
+        )
+        if rooms.admin is not None:
+            replies.append(
+                Reply(
+                    t(
+                        staff(ctx),
+                        "review.returned",
+                        ticket=moved.ticket,
+                        kelurahan=kelurahan.name,
+                        reason=reason,
+                    ),
+                    (Choice(t(staff(ctx), "card.reroute"), f"fw:{moved.id}"),),
+                    to=rooms.admin,
+                )
+            )
+        replies += tell_audience(ctx, moved, "status.returned")
+        return MemberTurn("idle", {}, replies)
+    return MemberTurn("idle", {}, [])
+
+
+def _group_decided(
+    ctx: Ctx, report: Report, inbound: Inbound, card: str | None, decision: str
+) -> list[Reply]:
+    if card is None:
+        return []
+    text = group_card_text(ctx, report) + t(
+        staff(ctx), "group.decided", decision=decision, who=_who(inbound)
+    )
+    buttons: tuple[Choice, ...] = ()
+    if report.status == ReportStatus.IN_PROGRESS.value:
+        buttons = (
+            Choice(t(staff(ctx), "group.done"), f"s:{report.id}"),
+            Choice(t(staff(ctx), "group.not_ours"), f"n:{report.id}"),
+        )
+    return [Reply(text, buttons, photo=_photo_path(ctx, report), edit=card)]
+
+
+def _open_card(ctx: Ctx, kelurahan: Kelurahan, ticket: str, inbound: Inbound) -> list[Reply]:
+    """`/buka TICKET`: the full card of a report that arrived in a digest."""
+    report = report_store.by_ticket(ctx.session, ticket) if ticket else None
+    if (
+        report is None
+        or report.kelurahan_code != kelurahan.code
+        or report.status not in ("forwarded", "in_progress")
+    ):
+        return [Reply(t(staff(ctx), "group.open_bad", given=ticket[:40] or "-"))]
+    card = group_card(ctx, report, (inbound.channel, inbound.address))
+    return [Reply(card.text, card.choices, photo=card.photo, location=card.location)]
+
+
+# -- the citizen's rating ---------------------------------------------------------------------
+
+
+def rate(ctx: Ctx, report: Report, rating: int, comment: str | None, rooms: Rooms) -> list[Reply]:
+    """Store a rating; 1 or 2 with a comment reopens the report in its group."""
+    ctx.session.execute(
+        update(Report).where(Report.id == report.id).values(rating=rating, rating_comment=comment)
+    )
+    report_store.record_event(
+        ctx.session,
+        report,
+        now=ctx.now,
+        actor=f"{ctx.contact.channel}:{ctx.contact.address}",
+        note=f"rating {rating}/5" + (f": {comment}" if comment else ""),
+    )
+    thanks = Reply(t(ctx.lang, "rate.thanks", rating=rating))
+    if rating > 2 or comment is None:
+        return [thanks]
+    moved = report_store.transition(
+        ctx.session,
+        report.id,
+        ReportStatus.IN_PROGRESS,
+        now=ctx.now,
+        actor=f"{ctx.contact.channel}:{ctx.contact.address}",
+        note=f"reopened: {comment}",
+        allowed_from=[ReportStatus.RESOLVED],
+    )
+    if moved is None:
+        return [thanks]
+    replies = [thanks]
+    kelurahan = ctx.session.get(Kelurahan, moved.kelurahan_code) if moved.kelurahan_code else None
+    room = group_room(kelurahan, rooms) if kelurahan else None
+    if room is not None:
+        buttons = (
+            Choice(t(staff(ctx), "group.done"), f"s:{moved.id}"),
+            Choice(t(staff(ctx), "group.not_ours"), f"n:{moved.id}"),
+        )
+        replies.append(
+            Reply(
+                t(
+                    staff(ctx),
+                    "group.reopened",
+                    ticket=moved.ticket,
+                    rating=rating,
+                    comment=comment,
+                ),
+                buttons,
+                to=room,
+                photo=_photo_path(ctx, moved),
+            )
+        )
+    replies += tell_audience(ctx, moved, "status.reopened")
+    return replies
