@@ -94,5 +94,7 @@ class Chat:
             self.text(note)
         else:
             self.choose("note:skip")
+        if self.state == "report.similar":
+            self.choose("dup:new")
         self.choose("confirm:yes")
         return self.said.split("tiket ")[1].split(".")[0] if "tiket " in self.said else ""

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
+from math import asin, cos, radians, sin, sqrt
 from typing import Any
 
+from lapor.handlers import review
 from lapor.handlers.context import (
     Ctx,
     Event,
@@ -25,6 +28,7 @@ from lapor.handlers.types import Choice, Inbound, PhotoIn
 from lapor.store import chats
 from lapor.store import reports as report_store
 from lapor.store.lifecycle import ReportKind, status_label
+from lapor.store.models import Report
 
 # -- choices and commands ---------------------------------------------------------------------
 
@@ -146,15 +150,56 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
             ctx.t("note.current", note=data["note"]) if data.get("note") else ctx.t("note.prompt")
         )
         return Reply(text, (Choice(ctx.t("note.skip"), "note:skip"), _cancel(ctx)))
+    if step is Step.KELURAHAN:
+        options = data.get("kelurahan_options", [])
+        choices = tuple(Choice(f"Kel. {o[1]} ({o[2]})", f"kel:{o[0]}") for o in options)
+        return Reply(ctx.t("location.which"), (*choices, _cancel(ctx)))
+    if step is Step.SIMILAR:
+        lines = [ctx.t("dup.header")]
+        for item in data.get("similar", []):
+            distance = (
+                f"{item['metres']} m" if item["metres"] is not None else ctx.t("dup.same_photo")
+            )
+            category = next((c for c in ctx.categories if c.id == item.get("category_id")), None)
+            lines.append(
+                ctx.t(
+                    "dup.line",
+                    ticket=item["ticket"],
+                    distance=distance,
+                    category=category_name(category, ctx.lang) if category else "-",
+                    status=status_label(item["status"], ctx.lang),
+                )
+            )
+        lines.append(ctx.t("dup.question"))
+        choices = tuple(
+            Choice(ctx.t("dup.follow", ticket=item["ticket"]), f"follow:{item['id']}")
+            for item in data.get("similar", [])
+        )
+        return Reply(
+            "\n".join(lines), (*choices, Choice(ctx.t("dup.new"), "dup:new"), _cancel(ctx))
+        )
     if step is Step.CONFIRM:
+        place = _location_text(ctx, data)
+        if data.get("kelurahan"):
+            place += f" · Kel. {data['kelurahan'][1]}"
         summary = ctx.t(
             "confirm.summary",
             category=data.get("category_name", ""),
             photos=_photo_count(data),
-            location=_location_text(ctx, data),
+            location=place,
             note=data.get("note") or ctx.t("none"),
         )
-        return Reply(summary, (Choice(ctx.t("confirm.yes"), "confirm:yes"), _cancel(ctx)))
+        summary += "\n" + ctx.t("confirm.visibility")
+        return Reply(
+            summary,
+            (
+                Choice(ctx.t("confirm.public"), "confirm:yes"),
+                Choice(ctx.t("confirm.private"), "confirm:private"),
+                _cancel(ctx),
+            ),
+        )
+    if step is Step.RATING_COMMENT:
+        return Reply(ctx.t("rate.comment"), (_cancel(ctx),))
     if step is Step.FEEDBACK_TEXT:
         return Reply(ctx.t(f"feedback.prompt.{data['kind']}"), (_cancel(ctx),))
     if step is Step.FEEDBACK_CONFIRM:
@@ -318,8 +363,7 @@ def on_location(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
         loc = inbound.location
         location = [loc.latitude, loc.longitude, loc.label]
     if location is not None:
-        new = {**data, "location": location}
-        return Turn(Step.NOTE, new, [prompt(ctx, Step.NOTE, new)])
+        return _located(ctx, {**data, "location": location})
 
     if inbound.photo_error:
         return _bad_photo(ctx, Step.LOCATION, data, inbound.photo_error)
@@ -339,26 +383,147 @@ def on_location(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     return _again(ctx, Step.LOCATION, data, "location.expected")
 
 
+def _kelurahan_entry(record: Any) -> list[str]:
+    return [record.code, record.name, record.kecamatan]
+
+
+def _located(ctx: Ctx, data: dict[str, Any]) -> Turn:
+    """Say which kelurahan the pin falls in; outside the area, ask again; on a border, ask."""
+    new = {k: v for k, v in data.items() if k not in ("kelurahan", "kelurahan_options")}
+    if ctx.locate is None:
+        return Turn(Step.NOTE, new, [prompt(ctx, Step.NOTE, new)])
+    found = ctx.locate(new["location"][0], new["location"][1])
+    if found.kelurahan is None:
+        new.pop("location", None)
+        return _again(ctx, Step.LOCATION, new, "location.outside")
+    if found.neighbours:
+        options = [_kelurahan_entry(found.kelurahan)]
+        options += [_kelurahan_entry(k) for k in found.neighbours][:3]
+        new["kelurahan_options"] = options
+        return Turn(Step.KELURAHAN, new, [prompt(ctx, Step.KELURAHAN, new)])
+    return _with_kelurahan(ctx, new, _kelurahan_entry(found.kelurahan))
+
+
+def _with_kelurahan(ctx: Ctx, data: dict[str, Any], entry: list[str]) -> Turn:
+    new = {k: v for k, v in data.items() if k != "kelurahan_options"}
+    new["kelurahan"] = entry
+    where = ctx.t("location.in", kelurahan=entry[1], kecamatan=entry[2])
+    return Turn(Step.NOTE, new, [joined(where, prompt(ctx, Step.NOTE, new))])
+
+
+def on_kelurahan(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """On a border: the citizen says which of the kelurahan is meant."""
+    for entry in data.get("kelurahan_options", []):
+        if event.choice == f"kel:{entry[0]}":
+            return _with_kelurahan(ctx, data, entry)
+    if event.inbound.location is not None and event.inbound.location.is_valid():
+        loc = event.inbound.location
+        return _located(ctx, {**data, "location": [loc.latitude, loc.longitude, loc.label]})
+    return _again(ctx, Step.KELURAHAN, data, "location.pick")
+
+
+def _to_confirm(ctx: Ctx, data: dict[str, Any]) -> Turn:
+    """Before confirming, show open reports like this one nearby (follow instead of repeat)."""
+    similar = similar_reports(ctx, data)
+    new = {**data, "similar": similar}
+    step = Step.SIMILAR if similar else Step.CONFIRM
+    return Turn(step, new, [prompt(ctx, step, new)])
+
+
+def similar_reports(ctx: Ctx, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Up to 3 open laporan: same category within the radius, or a near-identical photo."""
+    from lapor.store.media import hamming
+
+    config = ctx.config
+    since = ctx.now - timedelta(days=config.similar_days)
+    lat, lon = data["location"][0], data["location"][1]
+    category = next((c for c in ctx.categories if c.slug == data.get("category")), None)
+    found: dict[int, dict[str, Any]] = {}
+    for report in report_store.nearby_open(
+        ctx.session,
+        category_id=category.id if category else None,
+        latitude=lat,
+        longitude=lon,
+        radius_m=config.similar_radius_m,
+        since=since,
+    ):
+        metres = _metres(lat, lon, report.latitude, report.longitude)
+        if metres <= config.similar_radius_m and report.reporter_id != ctx.contact.id:
+            found[report.id] = {"id": report.id, "metres": round(metres)}
+    mine = [p["dhash"] for p in data.get("photos", [])]
+    for report_id, dhash in report_store.recent_photo_hashes(ctx.session, since):
+        if report_id not in found and any(
+            hamming(dhash, d) <= config.similar_photo_bits for d in mine
+        ):
+            found[report_id] = {"id": report_id, "metres": None}
+    rows = []
+    for item in sorted(found.values(), key=lambda i: (i["metres"] is None, i["metres"] or 0)):
+        report = ctx.session.get(Report, item["id"])
+        if report is None or report.reporter_id == ctx.contact.id:
+            continue
+        rows.append(
+            {
+                **item,
+                "ticket": report.ticket,
+                "status": report.status,
+                "category_id": report.category_id,
+            }
+        )
+        if len(rows) == 3:
+            break
+    return rows
+
+
+def _metres(lat1: float, lon1: float, lat2: float | None, lon2: float | None) -> float:
+    """Haversine distance; good to a few metres at this scale (geopy is for display)."""
+    if lat2 is None or lon2 is None:
+        return float("inf")
+    p1, p2 = radians(lat1), radians(lat2)
+    dp, dl = p2 - p1, radians(lon2 - lon1)
+    a = sin(dp / 2) ** 2 + cos(p1) * cos(p2) * sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * asin(sqrt(a))
+
+
+def on_similar(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """Follow one of the similar reports, or go on and send this one."""
+    if event.choice == "dup:new":
+        return Turn(Step.CONFIRM, data, [prompt(ctx, Step.CONFIRM, data)])
+    for item in data.get("similar", []):
+        if event.choice == f"follow:{item['id']}":
+            report = ctx.session.get(Report, item["id"])
+            if report is not None:
+                report_store.follow(ctx.session, report, ctx.contact.id, ctx.now)
+            done = Reply(
+                ctx.t("dup.followed", ticket=item["ticket"]),
+                (Choice(ctx.t("menu.back"), "menu:home"),),
+            )
+            return Turn(Step.IDLE, {}, [done])
+    return _again(ctx, Step.SIMILAR, data, "dup.question")
+
+
 def on_note(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Text becomes the note; Skip keeps what there is (maybe nothing)."""
     if event.choice == "note:skip":
-        return Turn(Step.CONFIRM, data, [prompt(ctx, Step.CONFIRM, data)])
+        return _to_confirm(ctx, data)
     text = (event.text or "").strip()
     if text and not event.inbound.photos and event.inbound.location is None:
         if len(text) > ctx.config.max_note:
             return _again(
                 ctx, Step.NOTE, data, "note.too_long", length=len(text), max=ctx.config.max_note
             )
-        new = {**data, "note": text}
-        return Turn(Step.CONFIRM, new, [prompt(ctx, Step.CONFIRM, new)])
+        return _to_confirm(ctx, {**data, "note": text})
     return _again(ctx, Step.NOTE, data, "note.expected")
 
 
 def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Send stores the report with a ticket; anything else asks again."""
-    if event.choice != "confirm:yes":
+    if event.choice not in ("confirm:yes", "confirm:private"):
         return _again(ctx, Step.CONFIRM, data, "confirm.expected")
+    limited = over_limit(ctx)
+    if limited is not None:
+        return Turn(Step.IDLE, {}, [limited])
     location = data["location"]
+    kelurahan = data.get("kelurahan")
     report = report_store.create_report(
         ctx.session,
         kind=ReportKind.LAPORAN,
@@ -370,12 +535,29 @@ def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
         note=data.get("note"),
         location=location,
         photos=data["photos"],
+        kelurahan_code=kelurahan[0] if kelurahan else None,
+        public=event.choice == "confirm:yes",
     )
     done = Reply(
         ctx.t("report.done", ticket=report.ticket),
         (Choice(ctx.t("menu.mine"), "menu:mine"), Choice(ctx.t("menu.back"), "menu:home")),
     )
-    return Turn(Step.IDLE, {}, [done])
+    return Turn(Step.IDLE, {}, [done], created=[report.id])
+
+
+def over_limit(ctx: Ctx) -> Reply | None:
+    """A polite no when a contact has sent too many reports lately (None: go ahead)."""
+    config = ctx.config
+    hour = report_store.count_since(ctx.session, ctx.contact.id, ctx.now - timedelta(hours=1))
+    if hour >= config.reports_per_hour:
+        return Reply(ctx.t("limit.hour", count=hour), menu_choices(ctx))
+    day_start = ctx.now.astimezone(config.timezone).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    day = report_store.count_since(ctx.session, ctx.contact.id, day_start)
+    if day >= config.reports_per_day:
+        return Reply(ctx.t("limit.day", count=day), menu_choices(ctx))
+    return None
 
 
 def _feedback_extras(
@@ -427,6 +609,9 @@ def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Send stores it; a photo, a location or new text updates the draft first."""
     inbound = event.inbound
     if event.choice == "fb:send":
+        limited = over_limit(ctx)
+        if limited is not None:
+            return Turn(Step.IDLE, {}, [limited])
         location = data.get("location")
         report = report_store.create_report(
             ctx.session,
@@ -444,7 +629,7 @@ def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
             ctx.t(f"feedback.done.{data['kind']}", ticket=report.ticket),
             (Choice(ctx.t("menu.back"), "menu:home"),),
         )
-        return Turn(Step.IDLE, {}, [done])
+        return Turn(Step.IDLE, {}, [done], created=[report.id])
     if inbound.photo_error:
         return _bad_photo(ctx, Step.FEEDBACK_CONFIRM, data, inbound.photo_error)
     new, notes = _feedback_extras(ctx, event, data)
@@ -472,17 +657,56 @@ def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     return _again(ctx, Step.FEEDBACK_CONFIRM, data, "feedback.expected")
 
 
+def on_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
+    """A rating button under a resolved report: 3-5 is thanks; 1-2 asks what is wrong."""
+    try:
+        _, report_id, value = choice.split(":")
+        rating = int(value)
+    except ValueError:
+        return _again(ctx, step, data, "stale_choice")
+    report = ctx.session.get(Report, int(report_id))
+    if (
+        report is None
+        or report.reporter_id != ctx.contact.id
+        or report.status != "resolved"
+        or not 1 <= rating <= 5
+    ):
+        return _again(ctx, step, data, "rate.not_yours")
+    if rating <= 2:
+        new = {"report": report.id, "rating": rating}
+        return Turn(Step.RATING_COMMENT, new, [prompt(ctx, Step.RATING_COMMENT, new)])
+    return Turn(Step.IDLE, {}, review.rate(ctx, report, rating, None, ctx.rooms))
+
+
+def on_rating_comment(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """The comment behind a low rating; the report goes back to the kelurahan with it."""
+    text = (event.text or "").strip()
+    if not text or event.choice:
+        return _again(ctx, Step.RATING_COMMENT, data, "rate.comment_expected")
+    report = ctx.session.get(Report, data["report"])
+    if report is None:
+        return start(ctx, "menu", Step.IDLE, {})
+    replies = review.rate(ctx, report, data["rating"], text[: ctx.config.max_note], ctx.rooms)
+    return Turn(Step.IDLE, {}, replies)
+
+
 HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
     Step.IDLE: on_idle,
     Step.LANGUAGE: on_language,
     Step.CATEGORY: on_category,
     Step.PHOTO: on_photo,
     Step.LOCATION: on_location,
+    Step.KELURAHAN: on_kelurahan,
     Step.NOTE: on_note,
+    Step.SIMILAR: on_similar,
     Step.CONFIRM: on_confirm,
     Step.FEEDBACK_TEXT: on_feedback_text,
     Step.FEEDBACK_CONFIRM: on_feedback_confirm,
+    Step.RATING_COMMENT: on_rating_comment,
 }
+
+
+BLOCKED_ALLOWED = frozenset({"menu", "help", "mine", "language", "cancel"})
 
 
 def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Turn:
@@ -490,6 +714,20 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
     offered = prompt(ctx, step, data).choices
     command, _args = parse_command(inbound.text)
     choice = inbound.choice or match_choice(inbound.text, offered)
+    action = MENU_PAYLOADS.get(choice or "") or (command if command != "unknown" else None)
+    if (
+        ctx.contact.blocked
+        and action not in BLOCKED_ALLOWED
+        and (action is not None or step is not Step.IDLE)
+    ):
+        reason = f" ({ctx.contact.blocked_reason})" if ctx.contact.blocked_reason else ""
+        return Turn(Step.IDLE, {}, [Reply(ctx.t("blocked", reason=reason), menu_choices(ctx))])
+    if choice and choice.startswith("rate:"):
+        return on_rating(ctx, choice, step, data)
+    if action in ("report", "saran", "apresiasi"):
+        limited = over_limit(ctx)
+        if limited is not None:
+            return Turn(Step.IDLE, {}, [limited])
     if choice in MENU_PAYLOADS:
         return start(ctx, MENU_PAYLOADS[choice], step, data)
     if command and command != "unknown":

@@ -9,16 +9,26 @@ not at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session
 
+from lapor.handlers import review
 from lapor.handlers.citizen import MENU_PAYLOADS, parse_command, prompt, respond
 from lapor.handlers.context import CoreConfig, Ctx, Reply, Turn, joined
+from lapor.handlers.rooms import Rooms
 from lapor.handlers.steps import Step, parse_step
 from lapor.handlers.types import Clock, Inbound, Outbound
 from lapor.store import chats
+from lapor.store.models import Report
 from lapor.store.outbox import OutgoingRow, enqueue
+
+
+def turn_similar(draft: dict[str, Any]) -> list[dict[str, Any]]:
+    """The similar reports the citizen was shown: the verifiers see them on the card."""
+    return list(draft.get("similar", []))
 
 
 def utc_now() -> datetime:
@@ -26,15 +36,36 @@ def utc_now() -> datetime:
 
 
 class Core:
-    def __init__(self, config: CoreConfig | None = None, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        config: CoreConfig | None = None,
+        clock: Clock = utc_now,
+        *,
+        rooms: Rooms | None = None,
+        locate: Callable[[float, float], Any] | None = None,
+    ) -> None:
         self.config = config or CoreConfig()
         self.clock = clock
+        self.rooms = rooms or Rooms()
+        self.locate = locate
+
+    def _ctx(self, session: Session, contact: chats.ContactInfo, now: datetime) -> Ctx:
+        return Ctx(
+            session=session,
+            contact=contact,
+            config=self.config,
+            now=now,
+            rooms=self.rooms,
+            locate=self.locate,
+        )
 
     def process(self, session: Session, inbound: Inbound) -> list[Outbound]:
         """Handle one event in `session`'s transaction; returns what was queued to send."""
         now = self.clock()
         if not chats.first_receipt(session, inbound.channel, inbound.message_id, now):
             return []
+        if inbound.group or (inbound.channel, inbound.address) == self.rooms.admin:
+            return self._group(session, inbound, now)
         contact = chats.touch_contact(
             session,
             channel=inbound.channel,
@@ -47,7 +78,7 @@ class Core:
         conversation = chats.load_conversation(
             session, inbound.channel, inbound.address, contact.id, now
         )
-        ctx = Ctx(session=session, contact=contact, config=self.config, now=now)
+        ctx = self._ctx(session, contact, now)
 
         step = parse_step(conversation.state)
         data = conversation.data
@@ -57,8 +88,47 @@ class Core:
         else:
             turn = respond(ctx, step, data, inbound)
         chats.save_conversation(session, conversation, turn.step.value, turn.data, now)
+        replies = list(turn.replies)
+        for report_id in turn.created:
+            report = session.get(Report, report_id)
+            if report is not None:
+                similar = [item["ticket"] for item in turn_similar(data)]
+                replies += review.admin_card(ctx, report, self.rooms, similar)
+        return self._send(session, inbound, replies, contact.id, contact.language, now)
 
-        return self._send(session, inbound, turn.replies, contact.id, contact.language, now)
+    def _group(self, session: Session, inbound: Inbound, now: datetime) -> list[Outbound]:
+        """The admin chat and kelurahan groups: each member's pending answer is their own."""
+        group = chats.touch_contact(
+            session,
+            channel=inbound.channel,
+            address=inbound.address,
+            now=now,
+            language=self.config.default_language,
+            name=inbound.chat_title,
+        )
+        ctx = self._ctx(session, group, now)
+        member_address = f"{inbound.address}/{inbound.sender or '-'}"[:64]
+        member = chats.load_conversation(session, inbound.channel, member_address, None, now)
+        pending = member.data if member.state == "review" else {}
+        if pending and now - member.updated_at > self.config.idle_timeout:
+            pending = {}
+        if (inbound.channel, inbound.address) == self.rooms.admin:
+            result = review.on_admin(ctx, inbound, self.rooms, pending)
+        else:
+            kelurahan = review.kelurahan_of_room(session, inbound.channel, inbound.address)
+            if (inbound.text or "").strip().casefold().startswith("/kelurahan"):
+                code = (inbound.text or "").strip().split(maxsplit=1)
+                replies = review.bind_group(
+                    ctx, inbound, code[1] if len(code) > 1 else "", self.rooms
+                )
+                result = review.MemberTurn("idle", {}, replies)
+            elif kelurahan is None:
+                return []  # a group we do not serve: stay quiet
+            else:
+                result = review.on_group(ctx, inbound, kelurahan, self.rooms, pending)
+        if result.state != member.state or result.data != member.data or pending:
+            chats.save_conversation(session, member, result.state, result.data, now)
+        return self._send(session, inbound, result.replies, group.id, group.language, now)
 
     def _send(
         self,

@@ -66,6 +66,8 @@ def create_report(
     note: str | None,
     location: Sequence[Any] | None,
     photos: Sequence[Mapping[str, Any]],
+    kelurahan_code: str | None = None,
+    public: bool = False,
 ) -> Report:
     """Store a submitted report, its photos and its first event; returns it with its ticket.
 
@@ -89,6 +91,8 @@ def create_report(
         latitude=location[0] if location else None,
         longitude=location[1] if location else None,
         location_label=(location[2] if location and len(location) > 2 else None),
+        kelurahan_code=kelurahan_code,
+        public=public,
         status=ReportStatus.SUBMITTED.value,
         channel=reporter.channel,
         reporter_id=reporter.id,
