@@ -12,6 +12,7 @@ import typer
 from sqlalchemy import func, select
 
 from lapor.bot.settings import Settings, SettingsError, load_settings
+from lapor.routing.cli import kelurahan_app
 from lapor.store.db import make_engine, transaction
 from lapor.store.models import Category
 
@@ -20,6 +21,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 categories_app = typer.Typer(help="Report categories (operator data).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(categories_app, name="categories")
+
+app.add_typer(kelurahan_app, name="kelurahan")
 
 
 def _settings() -> Settings:

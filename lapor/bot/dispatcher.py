@@ -18,10 +18,11 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from lapor.handlers.review import migrate_group
 from lapor.handlers.types import Clock, Outbound
 from lapor.store import outbox
 from lapor.store.db import transaction
-from lapor.store.models import Contact, Outbox
+from lapor.store.models import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +161,17 @@ class Dispatcher:
                     outbox.mark_unreachable(session, o.channel, o.address, o.detail or "")
                 elif o.kind == "migrated":
                     new_address = o.detail or o.address
-                    for table in (Outbox, Contact):
-                        condition = (table.channel == o.channel) & (table.address == o.address)
-                        if table is Outbox:
-                            condition = condition & (Outbox.status != outbox.SENT)
-                        session.execute(update(table).where(condition).values(address=new_address))
+                    session.execute(
+                        update(Outbox)
+                        .where(
+                            Outbox.channel == o.channel,
+                            Outbox.address == o.address,
+                            Outbox.status != outbox.SENT,
+                        )
+                        .values(address=new_address)
+                    )
+                    if o.channel == "telegram":
+                        migrate_group(session, o.channel, o.address, new_address)
                     outbox.mark_retry(session, o.row_id, f"chat migrated to {new_address}", now)
 
     async def drain(self, max_rounds: int = 1000) -> int:

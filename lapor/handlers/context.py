@@ -51,6 +51,8 @@ class Reply:
     edit: str | None = None
     language: str | None = None
     contact_id: int | None = None
+    # In a group, ask for the answer as a reply: bots in privacy mode see only replies.
+    force_reply: bool = False
 
 
 @dataclass

@@ -98,6 +98,9 @@ class Core:
 
     def _group(self, session: Session, inbound: Inbound, now: datetime) -> list[Outbound]:
         """The admin chat and kelurahan groups: each member's pending answer is their own."""
+        if inbound.migrated_to:
+            review.migrate_group(session, inbound.channel, inbound.address, inbound.migrated_to)
+            return []
         group = chats.touch_contact(
             session,
             channel=inbound.channel,
@@ -153,6 +156,7 @@ class Core:
                 photo=reply.photo,
                 location=reply.location,
                 edit=reply.edit,
+                force_reply=reply.force_reply,
                 key=f"reply:{inbound.channel}:{inbound.address}:{inbound.message_id}:{i}",
                 meta={"language": reply.language or language},
             )

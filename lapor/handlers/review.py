@@ -78,6 +78,22 @@ def kelurahan_of_room(session: Session, channel: str, address: str) -> Kelurahan
     return None
 
 
+def migrate_group(session: Session, channel: str, old: str, new: str) -> None:
+    """A group became a supergroup (new chat id): it keeps its kelurahan and its reports."""
+    if channel != "telegram":
+        return
+    old_id, new_id = int(old), int(new)
+    session.execute(update(Kelurahan).where(Kelurahan.chat_id == old_id).values(chat_id=new_id))
+    session.execute(
+        update(Report).where(Report.group_chat_id == old_id).values(group_chat_id=new_id)
+    )
+    session.execute(
+        update(Outbox)
+        .where(Outbox.channel == channel, Outbox.address == old, Outbox.status == "pending")
+        .values(address=new)
+    )
+
+
 def hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
@@ -544,15 +560,15 @@ def _admin_action(
     if action == "d":
         if report.status != ReportStatus.SUBMITTED.value:
             return _too_late(ctx, report)
-        prompt = Reply(t(lang, "review.duplicate_prompt", ticket=report.ticket), (cancel,))
+        prompt = Reply(t(lang, "review.duplicate_prompt", ticket=report.ticket), force_reply=True)
         return MemberTurn("review", {**ask, "action": "duplicate"}, [prompt])
     if action == "b":
-        prompt = Reply(t(lang, "review.block_prompt", ticket=report.ticket), (cancel,))
+        prompt = Reply(t(lang, "review.block_prompt", ticket=report.ticket), force_reply=True)
         return MemberTurn("review", {**ask, "action": "block"}, [prompt])
     if action == "fw":
         if report.status != ReportStatus.VERIFIED.value:
             return _too_late(ctx, report)
-        prompt = Reply(t(lang, "review.route_prompt", ticket=report.ticket), (cancel,))
+        prompt = Reply(t(lang, "review.route_prompt", ticket=report.ticket), force_reply=True)
         return MemberTurn("review", {**ask, "action": "route"}, [prompt])
     return MemberTurn("idle", {}, [])
 
@@ -818,14 +834,15 @@ def on_group(
                 ],
             )
         ask = {"report": report.id, "card": card}
-        cancel = (Choice(t(staff(ctx), "cancel"), "cancel"),)
         if action == "s":
             prompt = t(
                 staff(ctx), "group.after_photo_prompt", name=_who(inbound), ticket=report.ticket
             )
-            return MemberTurn("review", {**ask, "action": "after_photo"}, [Reply(prompt, cancel)])
+            return MemberTurn(
+                "review", {**ask, "action": "after_photo"}, [Reply(prompt, force_reply=True)]
+            )
         prompt = t(staff(ctx), "group.bounce_prompt", name=_who(inbound), ticket=report.ticket)
-        return MemberTurn("review", {**ask, "action": "bounce"}, [Reply(prompt, cancel)])
+        return MemberTurn("review", {**ask, "action": "bounce"}, [Reply(prompt, force_reply=True)])
     if not pending:
         return MemberTurn("idle", {}, [])
     report = ctx.session.get(Report, member.get("report"))

@@ -378,8 +378,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Sorry {name}, only registered verifiers can decide on reports.",
     ),
     "review.reason_prompt": (
-        "Alasan penolakan {ticket}? Pilih atau ketik alasan singkat (pelapor akan membacanya).",
-        "Why reject {ticket}? Pick or type a short reason (the reporter will read it).",
+        "Alasan penolakan {ticket}? Pilih, atau balas (reply) pesan ini dengan alasan singkat "
+        "(pelapor akan membacanya).",
+        "Why reject {ticket}? Pick one, or reply to this message with a short reason (the "
+        "reporter will read it).",
     ),
     "review.reasons": (
         "Foto tidak jelas|Bukan masalah kota atau bukan kewenangan kelurahan|"
@@ -388,8 +390,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The location does not match|Inappropriate content",
     ),
     "review.duplicate_prompt": (
-        "Nomor tiket laporan asli untuk {ticket}? (contoh: JKT-2611-00042)",
-        "The original report's ticket for {ticket}? (e.g. JKT-2611-00042)",
+        "Nomor tiket laporan asli untuk {ticket}? (contoh: JKT-2611-00042) "
+        "Balas pesan ini; /batal untuk membatalkan.",
+        "The original report's ticket for {ticket}? (e.g. JKT-2611-00042) "
+        "Reply to this message; /batal to cancel.",
     ),
     "review.duplicate_bad": (
         "Tiket {given} tidak ditemukan atau tidak bisa dijadikan laporan asli. Ketik tiket lain, "
@@ -398,12 +402,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "review.category_prompt": ("Kategori baru untuk {ticket}:", "New category for {ticket}:"),
     "review.block_prompt": (
-        "Alasan memblokir pelapor {ticket}? (disimpan di riwayat dan disampaikan dengan sopan)",
-        "Why block the reporter of {ticket}? (kept in the history and told politely)",
+        "Alasan memblokir pelapor {ticket}? (disimpan di riwayat dan disampaikan dengan sopan) "
+        "Balas pesan ini; /batal untuk membatalkan.",
+        "Why block the reporter of {ticket}? (kept in the history and told politely) "
+        "Reply to this message; /batal to cancel.",
     ),
     "review.route_prompt": (
-        "Ke kelurahan mana {ticket} diteruskan? Ketik kode atau nama kelurahan.",
-        "Which kelurahan should {ticket} go to? Type the kelurahan's code or name.",
+        "Ke kelurahan mana {ticket} diteruskan? Ketik kode atau nama kelurahan. "
+        "Balas pesan ini; /batal untuk membatalkan.",
+        "Which kelurahan should {ticket} go to? Type the kelurahan's code or name. "
+        "Reply to this message; /batal to cancel.",
     ),
     "review.route_bad": (
         "Kelurahan “{given}” tidak ditemukan. Ketik kode atau nama lain, atau Batal.",
@@ -453,16 +461,20 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Sorry {name}, report {ticket} is not for this group.",
     ),
     "group.after_photo_prompt": (
-        "{name}, kirim foto sesudah perbaikan untuk {ticket} (wajib).",
-        "{name}, send the photo after the fix for {ticket} (required).",
+        "{name}, kirim foto sesudah perbaikan untuk {ticket} (wajib). "
+        "Balas pesan ini; /batal untuk membatalkan.",
+        "{name}, send the photo after the fix for {ticket} (required). "
+        "Reply to this message; /batal to cancel.",
     ),
     "group.after_photo_expected": (
         "Untuk menyelesaikan {ticket} saya perlu foto sesudah perbaikan.",
         "To close {ticket} I need a photo after the fix.",
     ),
     "group.bounce_prompt": (
-        "{name}, mengapa {ticket} bukan wilayah Anda? (misalnya wilayah kelurahan lain)",
-        "{name}, why is {ticket} not your area? (e.g. it belongs to another kelurahan)",
+        "{name}, mengapa {ticket} bukan wilayah Anda? (misalnya wilayah kelurahan lain) "
+        "Balas pesan ini; /batal untuk membatalkan.",
+        "{name}, why is {ticket} not your area? (e.g. it belongs to another kelurahan) "
+        "Reply to this message; /batal to cancel.",
     ),
     "group.reopened": (
         "🔁 {ticket} dibuka kembali: pelapor menilai {rating}/5 — “{comment}”",

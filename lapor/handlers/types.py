@@ -97,6 +97,8 @@ class Inbound:
     sender: str | None = None
     card_id: str | None = None
     chat_title: str | None = None
+    # A group became a supergroup: this chat's new id.
+    migrated_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Outbound:
     meta: dict[str, Any] = field(default_factory=dict)
     # Edit an earlier message (a verifier's card) instead of sending a new one.
     edit: str | None = None
+    force_reply: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
@@ -135,6 +138,8 @@ class Outbound:
             payload["meta"] = self.meta
         if self.edit:
             payload["edit"] = self.edit
+        if self.force_reply:
+            payload["force_reply"] = True
         return payload
 
     @classmethod
@@ -153,4 +158,5 @@ class Outbound:
             key=key,
             meta=payload.get("meta", {}),
             edit=payload.get("edit"),
+            force_reply=bool(payload.get("force_reply", False)),
         )

@@ -76,14 +76,23 @@ CASES = [
     ("callback query", lambda u, f: u.callback("menu:report"), {"choice": "menu:report"}),
     (
         "callback query from a group",
-        lambda u, f: u.callback("menu:report", chat_id=-1001234567890),
-        None,
+        lambda u, f: u.callback("v:1", chat_id=-1001234567890),
+        {"choice": "v:1", "group": True, "address": "-1001234567890", "sender": str(USER_ID)},
     ),
-    ("group text", lambda u, f: u.group_text("halo semua"), None),
+    ("group chatter", lambda u, f: u.group_text("halo semua"), None),
+    (
+        "group command",
+        lambda u, f: u.group_text("/kelurahan ABC123"),
+        {"text": "/kelurahan ABC123", "group": True, "address": "-1001234567890"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "make", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "make", "expected"),
+    [(n, m, dict(e) if e else e) for n, m, e in CASES],
+    ids=[c[0] for c in CASES],
+)
 async def test_update_becomes_the_right_inbound(
     rig: TelegramRig, fake: FakeBotAPI, updates: UpdateFactory, name, make, expected
 ) -> None:  # type: ignore[no-untyped-def]
@@ -101,7 +110,8 @@ async def test_update_becomes_the_right_inbound(
         assert inbound is None
         return
     assert inbound is not None
-    assert inbound.channel == "telegram" and inbound.address == str(USER_ID)
+    address = expected.pop("address", str(USER_ID)) if isinstance(expected, dict) else None
+    assert inbound.channel == "telegram" and inbound.address == address
     assert inbound.message_id == f"u{update.update_id}"
     assert inbound.telegram_id == USER_ID
     for key, value in expected.items():

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -55,6 +56,8 @@ CHANNEL = "telegram"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit on callback_data
 CONCURRENT_UPDATES = 32
+CAPTION_LIMIT = 1024  # Telegram's limits on a photo caption and a message text
+TEXT_LIMIT = 4096
 
 COMMANDS = {
     "id": [
@@ -155,8 +158,9 @@ class TelegramChannel:
         query = update.callback_query
         if query is not None:
             chat = query.message.chat if query.message else None
-            if chat is None or chat.type != "private" or query.data is None:
-                return None  # group buttons belong to verifier and kelurahan flows
+            if chat is None or query.data is None or chat.type == "channel":
+                return None
+            group = chat.type != "private"
             return Inbound(
                 channel=CHANNEL,
                 address=str(chat.id),
@@ -164,18 +168,36 @@ class TelegramChannel:
                 name=query.from_user.full_name,
                 choice=query.data,
                 telegram_id=query.from_user.id,
+                group=group,
+                sender=str(query.from_user.id),
+                card_id=str(query.message.message_id) if query.message else None,
+                chat_title=chat.title if group else None,
             )
         message = update.message
         # Edited messages and live-location updates (which arrive as edits) do not
         # re-run a step: the first version was already answered.
-        if message is None or message.chat.type != "private":
+        if message is None or message.chat.type == "channel":
             return None
+        group = message.chat.type != "private"
+        if group and message.migrate_to_chat_id:
+            return Inbound(
+                channel=CHANNEL,
+                address=str(message.chat.id),
+                message_id=message_id,
+                group=True,
+                migrated_to=str(message.migrate_to_chat_id),
+            )
+        if group and not _for_us(message):
+            return None  # officers chat among themselves; we only read what concerns us
         base: dict[str, Any] = {
             "channel": CHANNEL,
             "address": str(message.chat.id),
             "message_id": message_id,
             "name": message.from_user.full_name if message.from_user else None,
             "telegram_id": message.from_user.id if message.from_user else None,
+            "group": group,
+            "sender": str(message.from_user.id) if message.from_user else None,
+            "chat_title": message.chat.title if group else None,
         }
         if message.photo or _image_document(message):
             return await self._photo_inbound(message, base)
@@ -225,6 +247,19 @@ class TelegramChannel:
         return Inbound(**base, photos=(photo,), **extra)
 
 
+def _for_us(message: Message) -> bool:
+    """In a group: commands, photos (an after-photo) and replies to the bot concern us.
+
+    With privacy mode on (the default for bots) Telegram only delivers these anyway.
+    """
+    if message.text and message.text.startswith("/"):
+        return True
+    if message.photo or _image_document(message):
+        return True
+    replied = message.reply_to_message
+    return bool(replied and replied.from_user and replied.from_user.is_bot)
+
+
 def _image_document(message: Message) -> bool:
     document = message.document
     return bool(document and (document.mime_type or "").startswith("image/"))
@@ -235,6 +270,8 @@ def _image_document(message: Message) -> bool:
 
 def render_markup(message: Outbound, language: str = "id") -> Any:
     """Inline buttons for choices; a reply keyboard with a location button at that step."""
+    if message.force_reply and not message.choices:
+        return ForceReply(selective=False)
     if message.ask_location:
         rows = [[KeyboardButton(t(language, "location.button"), request_location=True)]]
         rows += [[KeyboardButton(choice.label)] for choice in message.choices]
@@ -264,21 +301,25 @@ class TelegramSender:
         language = "en" if message.meta.get("language") == "en" else "id"
         markup = render_markup(message, language)
         try:
+            if message.edit:
+                return await self._edit(chat_id, message, markup)
+            if message.location:
+                await self.bot.send_location(
+                    chat_id,
+                    latitude=message.location.latitude,
+                    longitude=message.location.longitude,
+                )
             if message.photo:
                 sent = await self.bot.send_photo(
                     chat_id,
                     photo=self.media.open_bytes(message.photo),
-                    caption=message.text[:1024] or None,
+                    caption=message.text[:CAPTION_LIMIT] or None,
                     reply_markup=markup,
                 )
             else:
-                if message.location:
-                    await self.bot.send_location(
-                        chat_id,
-                        latitude=message.location.latitude,
-                        longitude=message.location.longitude,
-                    )
-                sent = await self.bot.send_message(chat_id, message.text, reply_markup=markup)
+                sent = await self.bot.send_message(
+                    chat_id, message.text[:TEXT_LIMIT], reply_markup=markup
+                )
         except RetryAfter as exc:
             raise TransientError(str(exc), retry_after=_seconds(exc.retry_after)) from exc
         except ChatMigrated as exc:
@@ -294,6 +335,31 @@ class TelegramSender:
         except TelegramError as exc:
             raise TransientError(str(exc)) from exc
         return str(sent.message_id)
+
+    async def _edit(self, chat_id: int, message: Outbound, markup: Any) -> str | None:
+        """Edit a card in place: its caption when it is a photo card, else its text."""
+        assert message.edit is not None
+        message_id = int(message.edit)
+        try:
+            if message.photo:
+                await self.bot.edit_message_caption(
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    caption=message.text[:CAPTION_LIMIT],
+                    reply_markup=markup,
+                )
+            else:
+                await self.bot.edit_message_text(
+                    message.text[:TEXT_LIMIT],
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=markup,
+                )
+        except BadRequest as exc:
+            # Pressing twice produces the same content; Telegram calls that an error.
+            if "not modified" not in str(exc).lower():
+                raise
+        return message.edit
 
 
 def _seconds(value: Any) -> float:

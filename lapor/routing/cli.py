@@ -1,0 +1,175 @@
+"""`lapor kelurahan ...`: import the registry, try a point, list kelurahan and their groups.
+
+Mounted by `lapor/bot/cli.py`. This is the outermost layer, so it may read the settings
+from `lapor.bot`; the rest of `lapor.routing` must not.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from lapor.routing.locate import DEFAULT_GAP_M, DEFAULT_POINT_CUTOFF_M, Location
+from lapor.routing.registry import RegistryError, import_registry, load_index, parse_registry
+from lapor.store.db import make_engine, new_session
+from lapor.store.models import Kelurahan
+
+kelurahan_app = typer.Typer(
+    help="The kelurahan registry: where reports are routed.", no_args_is_help=True
+)
+
+
+def _engine() -> Engine:
+    """The configured database, migrated to the latest schema before we touch it."""
+    from lapor.bot.settings import SettingsError, load_settings
+    from lapor.store.migrate import upgrade
+
+    try:
+        url = load_settings().database_url
+    except SettingsError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    upgrade(url)
+    return make_engine(url)
+
+
+@kelurahan_app.command("import")
+def import_file(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="GeoJSON boundaries or CSV points."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check the file and count changes without saving anything."
+    ),
+) -> None:
+    """Import or re-import the registry. Bound groups (destination chats) are kept.
+
+    GeoJSON: a FeatureCollection of Polygon/MultiPolygon features with properties code,
+    kelurahan, kecamatan, kota (lat, lon optional). CSV: code,kelurahan,kecamatan,kota,lat,lon.
+    A file with any bad row is refused as a whole and every problem is listed. A CSV
+    (points only) keeps boundaries imported earlier.
+    """
+    try:
+        records = parse_registry(file)
+    except RegistryError as exc:
+        typer.secho(
+            f"{file.name}: {len(exc.errors)} problem(s), nothing imported:",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        for error in exc.errors:
+            typer.echo(f"  {error}", err=True)
+        raise typer.Exit(1) from None
+    with_boundary = sum(1 for r in records if r.geometry is not None)
+    engine = _engine()
+    try:
+        with new_session(engine) as session:
+            with typer.progressbar(length=len(records), label="importing") as bar:
+                result = import_registry(session, records, datetime.now(UTC), progress=bar.update)
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+    finally:
+        engine.dispose()
+    verb = "would be" if dry_run else "were"
+    typer.echo(
+        f"{len(records)} kelurahan in {file.name} ({with_boundary} with boundaries): "
+        f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged"
+        + (" (dry run: nothing saved)" if dry_run else "")
+    )
+    if result.added or result.updated:
+        typer.echo(f"Changes {verb} applied; bound groups are unchanged.")
+
+
+def _coordinates(values: list[str]) -> tuple[float, float]:
+    parts = [p for p in re.split(r"[,\s]+", " ".join(values).strip()) if p]
+    if len(parts) != 2:
+        raise typer.BadParameter("give LAT LON, e.g. -6.1754 106.8272")
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise typer.BadParameter(f"not numbers: {' '.join(parts)}") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise typer.BadParameter(f"not a coordinate (latitude first): {lat} {lon}")
+    return lat, lon
+
+
+@kelurahan_app.command(
+    "locate", context_settings={"ignore_unknown_options": True, "allow_extra_args": False}
+)
+def locate_point(
+    coordinates: list[str] = typer.Argument(
+        ...,
+        metavar="LAT LON",
+        help="Latitude and longitude (or 'LAT,LON' as copied from a map); negatives are fine.",
+    ),
+) -> None:
+    """Which kelurahan a point is routed to, and how it was decided."""
+    lat, lon = _coordinates(coordinates)
+    engine = _engine()
+    try:
+        with new_session(engine) as session:
+            index = load_index(session)
+    finally:
+        engine.dispose()
+    if len(index) == 0:
+        typer.secho(
+            "the kelurahan table is empty: import a registry first (lapor kelurahan import FILE)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(_describe(index.locate(lat, lon), index.has_boundaries))
+
+
+def _describe(location: Location, boundaries: bool) -> str:
+    if location.kelurahan is None:
+        reach = (
+            f"no kelurahan boundary within {DEFAULT_GAP_M:.0f} m"
+            if boundaries
+            else f"no kelurahan point within {DEFAULT_POINT_CUTOFF_M:.0f} m"
+        )
+        return f"outside the service area ({reach})"
+    k = location.kelurahan
+    lines = [
+        f"code:      {k.code}",
+        f"kelurahan: {k.name}",
+        f"kecamatan: {k.kecamatan}",
+        f"kota:      {k.kota}",
+        f"how:       {location.how}",
+        f"distance:  {location.distance_m:.0f} m",
+    ]
+    if location.neighbours:
+        near = ", ".join(f"{n.code} {n.name}" for n in location.neighbours)
+        lines.append(f"also near: {near}")
+    return "\n".join(lines)
+
+
+@kelurahan_app.command("list")
+def list_kelurahan(
+    kota: str = typer.Option(None, "--kota", help="Only kelurahan whose kota contains this."),
+) -> None:
+    """Every kelurahan, with the group its reports go to ("-": no group bound yet)."""
+    engine = _engine()
+    try:
+        with new_session(engine) as session:
+            query = select(Kelurahan).order_by(Kelurahan.code)
+            if kota:
+                query = query.where(Kelurahan.kota.ilike(f"%{kota}%"))  # type: ignore[attr-defined]
+            rows = session.execute(query).scalars().all()
+    finally:
+        engine.dispose()
+    if not rows:
+        typer.echo("no kelurahan (import a registry with: lapor kelurahan import FILE)")
+        return
+    for row in rows:
+        chat = "-"
+        if row.chat_id is not None:
+            chat = f"{row.chat_title} [{row.chat_id}]" if row.chat_title else str(row.chat_id)
+        typer.echo(f"{row.code}  {row.name}  ({row.kecamatan})  {chat}")
