@@ -76,7 +76,7 @@ def console(
     logging.basicConfig(level=logging.WARNING)
     upgrade(settings.database_url)
     name = user or getpass.getuser()
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings, console=True)
     try:
         asyncio.run(chat(runtime, address=name, name=name))
     finally:

@@ -14,12 +14,15 @@ from sqlalchemy.engine import Engine
 from lapor.bot.dispatcher import Dispatcher, Sender
 from lapor.bot.settings import Settings
 from lapor.handlers.core import Core, utc_now
+from lapor.handlers.rooms import Rooms
 from lapor.handlers.types import Clock, Inbound, Outbound, PhotoIn
+from lapor.routing import ensure_demo_registry, load_index
 from lapor.store.db import make_engine, transaction
 from lapor.store.media import BadImage, MediaStore, prepare_photo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CONSOLE_ADMIN = "#admin"
 
 
 @dataclass
@@ -51,9 +54,35 @@ class Runtime:
         return await loop.run_in_executor(self.db_executor, function, *args)
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock = utc_now) -> Runtime:
+    def from_settings(
+        cls, settings: Settings, clock: Clock = utc_now, *, console: bool = False
+    ) -> Runtime:
+        """Build everything once. `console` lets one terminal play every role offline."""
         engine = make_engine(settings.database_url)
-        core = Core(settings.core_config(), clock)
+        with transaction(engine) as session:
+            if console:
+                # Out of the box the console routes to a made-up demo registry; a real
+                # deployment imports its own and never gets the demo.
+                ensure_demo_registry(session, clock())
+            index = load_index(session)
+        if len(index) == 0:
+            log.warning(
+                "the kelurahan registry is empty: reports are not routed until an operator "
+                "imports one (lapor kelurahan import FILE)"
+            )
+        if console:
+            rooms = Rooms(admin=("console", CONSOLE_ADMIN), console=True)
+        elif settings.telegram_admin_chat_id is not None:
+            rooms = Rooms(admin=("telegram", str(settings.telegram_admin_chat_id)))
+        else:
+            log.warning("TELEGRAM_ADMIN_CHAT_ID is not set: reports wait with no verifier")
+            rooms = Rooms()
+        core = Core(
+            settings.core_config(),
+            clock,
+            rooms=rooms,
+            locate=index.locate if len(index) else None,
+        )
         return cls(settings, engine, core, MediaStore(settings.media_dir), clock)
 
     @property

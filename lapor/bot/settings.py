@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     telegram_file_base_url: str | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    # The verifiers' group chat (negative for groups); verifiers: `lapor verifiers add`.
+    telegram_admin_chat_id: int | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     media_dir: Path = Path("media")
@@ -34,6 +36,8 @@ class Settings(BaseSettings):
     default_language: str = "id"
     ticket_prefix: str = Field(default="JKT", pattern=r"^[A-Z0-9]{2,6}$")
     idle_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    reports_per_hour: int = Field(default=5, ge=1)
+    reports_per_day: int = Field(default=20, ge=1)
     dispatch_max_attempts: int = Field(default=5, ge=1, le=100)
     log_level: str = "INFO"
 
@@ -43,6 +47,7 @@ class Settings(BaseSettings):
         "telegram_file_base_url",
         "telegram_webhook_url",
         "telegram_webhook_secret",
+        "telegram_admin_chat_id",
         mode="before",
     )
     @classmethod
@@ -107,6 +112,8 @@ class Settings(BaseSettings):
             timezone=ZoneInfo(self.timezone),
             idle_timeout=timedelta(minutes=self.idle_timeout_minutes),
             default_language=self.default_language,
+            reports_per_hour=self.reports_per_hour,
+            reports_per_day=self.reports_per_day,
         )
 
 

@@ -198,6 +198,13 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
                 _cancel(ctx),
             ),
         )
+    if step is Step.RATING:
+        report = ctx.session.get(Report, data.get("report"))
+        ticket = report.ticket if report else ""
+        return Reply(
+            f"{ticket}: {ctx.t('rate.prompt')}",
+            (*rating_choices(data.get("report", 0)), Choice(ctx.t("menu.back"), "menu:home")),
+        )
     if step is Step.RATING_COMMENT:
         return Reply(ctx.t("rate.comment"), (_cancel(ctx),))
     if step is Step.FEEDBACK_TEXT:
@@ -657,6 +664,15 @@ def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     return _again(ctx, Step.FEEDBACK_CONFIRM, data, "feedback.expected")
 
 
+def rating_choices(report_id: int) -> tuple[Choice, ...]:
+    return tuple(Choice(str(n), f"rate:{report_id}:{n}") for n in range(1, 6))
+
+
+def on_rating_step(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """Waiting for a rating (a number, or a button); anything else shows the menu."""
+    return start(ctx, "menu", Step.IDLE, {})
+
+
 def on_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
     """A rating button under a resolved report: 3-5 is thanks; 1-2 asks what is wrong."""
     try:
@@ -702,6 +718,7 @@ HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
     Step.CONFIRM: on_confirm,
     Step.FEEDBACK_TEXT: on_feedback_text,
     Step.FEEDBACK_CONFIRM: on_feedback_confirm,
+    Step.RATING: on_rating_step,
     Step.RATING_COMMENT: on_rating_comment,
 }
 

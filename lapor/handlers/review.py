@@ -23,6 +23,7 @@ from lapor.handlers.context import Ctx, Reply, category_name
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
+from lapor.store import chats
 from lapor.store import reports as report_store
 from lapor.store.lifecycle import ReportKind, ReportStatus, status_label
 from lapor.store.models import (
@@ -125,6 +126,7 @@ def tell_audience(
         if rate and contact.id == report.reporter_id:
             text += "\n\n" + t(lang, "rate.prompt")
             choices = tuple(Choice(str(n), f"rate:{report.id}:{n}") for n in range(1, 6))
+            _await_rating(ctx, contact, report)
         replies.append(
             Reply(
                 text,
@@ -136,6 +138,15 @@ def tell_audience(
             )
         )
     return replies
+
+
+def _await_rating(ctx: Ctx, contact: Contact, report: Report) -> None:
+    """An idle reporter's next "3" is a rating (numbered replies on WhatsApp and console)."""
+    conversation = chats.load_conversation(
+        ctx.session, contact.channel, contact.address, contact.id, ctx.now
+    )
+    if conversation.state == "idle":
+        chats.save_conversation(ctx.session, conversation, "rating", {"report": report.id}, ctx.now)
 
 
 # -- cards ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ class Step(StrEnum):
     CONFIRM = "report.confirm"
     FEEDBACK_TEXT = "feedback.text"
     FEEDBACK_CONFIRM = "feedback.confirm"
+    RATING = "rating"
     RATING_COMMENT = "rating.comment"
 
 

@@ -2,6 +2,11 @@
 
 Type text; `/photo PATH [caption]` sends an image; `/loc LAT LON` shares a location;
 answer choices by their number; `/keluar` (or `/quit`, Ctrl-D) leaves.
+
+One person can play every role: `/as warga` (the default), `/as verifier` (the admin
+chat, "#admin") and `/as kelurahan CODE` (that kelurahan's group, "#kel-CODE"). Every
+message lapor sends is printed, prefixed with its room, so the whole path of a report
+can be followed in one terminal.
 """
 
 from __future__ import annotations
@@ -9,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from lapor.bot.runtime import Runtime
+from lapor.bot.runtime import CONSOLE_ADMIN, Runtime
+from lapor.handlers.review import CONSOLE_GROUP_PREFIX
 from lapor.handlers.types import GeoPoint, Inbound, Outbound
 from lapor.store.media import BadImage
 
@@ -25,18 +32,33 @@ class ConsoleSender:
 
     channel = CHANNEL
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, me: str = "") -> None:
         self.out = out
+        self.me = me
+        self.last_choices: dict[str, tuple[str, ...]] = {}
+        self.last_card: dict[str, str] = {}
+        self._sent = 0
 
     async def send(self, message: Outbound) -> str | None:
-        self.out.write(render(message) + "\n")
+        if message.choices:
+            self.last_choices[message.address] = tuple(c.payload for c in message.choices)
+        room = "" if message.address == self.me else message.address
+        self.out.write(render(message, room) + "\n")
         self.out.flush()
-        return None
+        if message.edit:
+            return message.edit
+        self._sent += 1
+        if message.choices:
+            self.last_card[message.address] = str(self._sent)
+        return str(self._sent)
 
 
-def render(message: Outbound) -> str:
+def render(message: Outbound, room: str = "") -> str:
+    head = f"[{room}] " if room else ""
+    if message.edit:
+        head += "(diperbarui / updated) "
     lines = [
-        f"lapor> {line}" if i == 0 else f"       {line}"
+        f"lapor> {head}{line}" if i == 0 else f"       {line}"
         for i, line in enumerate(message.text.splitlines() or [""])
     ]
     for number, choice in enumerate(message.choices, start=1):
@@ -53,9 +75,39 @@ def render(message: Outbound) -> str:
     return "\n".join(lines)
 
 
-async def to_inbound(runtime: Runtime, address: str, name: str | None, line: str) -> Inbound:
+@dataclass
+class Role:
+    """Who the person at the terminal is playing, and in which room."""
+
+    address: str
+    group: bool = False
+
+
+async def to_inbound(
+    runtime: Runtime,
+    address: str,
+    name: str | None,
+    line: str,
+    role: Role | None = None,
+    last_choices: dict[str, tuple[str, ...]] | None = None,
+    last_card: dict[str, str] | None = None,
+) -> Inbound:
     """Turn one typed line into an event for the core."""
-    event = {"channel": CHANNEL, "address": address, "message_id": uuid.uuid4().hex, "name": name}
+    role = role or Role(address)
+    event: dict = {
+        "channel": CHANNEL,
+        "address": role.address,
+        "message_id": uuid.uuid4().hex,
+        "name": name,
+    }
+    if role.group:
+        event.update(group=True, sender=address)
+        # In a room the numbers answer the latest card's buttons.
+        offered = (last_choices or {}).get(role.address, ())
+        stripped = line.strip()
+        if stripped.isascii() and stripped.isdecimal() and 0 < int(stripped) <= len(offered):
+            card = (last_card or {}).get(role.address)
+            return Inbound(**event, choice=offered[int(stripped) - 1], card_id=card)
     words = line.strip().split(maxsplit=1)
     head = words[0].casefold() if words else ""
     rest = words[1] if len(words) > 1 else ""
@@ -89,10 +141,13 @@ async def chat(
     out: TextIO = sys.stdout,
 ) -> None:
     """Read lines until end of input, handling each and printing the replies."""
-    runtime.add_sender(ConsoleSender(out))
+    sender = ConsoleSender(out, me=address)
+    runtime.add_sender(sender)
     dispatcher = runtime.dispatcher
+    role = Role(address)
     out.write(
         "lapor console. Ketik /start untuk mulai; /photo PATH, /loc LAT LON, /keluar.\n"
+        "Peran / roles: /as warga, /as verifier, /as kelurahan KODE.\n"
         "(Type /start to begin; /photo PATH, /loc LAT LON, /quit.)\n"
     )
     out.flush()
@@ -110,5 +165,28 @@ async def chat(
             continue
         if line.casefold() in QUIT:
             break
-        await runtime.handle(await to_inbound(runtime, address, name, line))
+        if line.casefold().startswith("/as"):
+            role = _switch(line, address, out) or role
+            continue
+        inbound = await to_inbound(
+            runtime, address, name, line, role, sender.last_choices, sender.last_card
+        )
+        await runtime.handle(inbound)
         await dispatcher.drain()
+
+
+def _switch(line: str, me: str, out: TextIO) -> Role | None:
+    words = line.split()
+    kind = words[1].casefold() if len(words) > 1 else ""
+    if kind == "warga":
+        role = Role(me)
+    elif kind == "verifier":
+        role = Role(CONSOLE_ADMIN, group=True)
+    elif kind == "kelurahan" and len(words) > 2:
+        role = Role(f"{CONSOLE_GROUP_PREFIX}{words[2]}", group=True)
+    else:
+        out.write("lapor> /as warga | /as verifier | /as kelurahan KODE\n")
+        return None
+    out.write(f"lapor> sekarang sebagai / now playing: {role.address}\n")
+    out.flush()
+    return role
