@@ -107,7 +107,12 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    return make_engine(_settings().database_url)
+    """The configured database, at the latest schema."""
+    from lapor.store.migrate import upgrade
+
+    url = _settings().database_url
+    upgrade(url)
+    return make_engine(url)
 
 
 def _find(session, slug: str) -> Category:  # type: ignore[no-untyped-def]
@@ -190,6 +195,166 @@ def categories_move(slug: str, position: int) -> None:
             category.position = index
             session.add(category)
     typer.echo(f"{slug} is now number {max(1, min(position, len(ordered)))}")
+
+
+# -- kelurahan groups, verifiers, contacts ------------------------------------------------------
+
+verifiers_app = typer.Typer(
+    help="Who may decide on reports in the admin chat.", no_args_is_help=True
+)
+contacts_app = typer.Typer(help="Citizens' chat identities: blocking.", no_args_is_help=True)
+app.add_typer(verifiers_app, name="verifiers")
+app.add_typer(contacts_app, name="contacts")
+
+# Easy to read aloud and type on a phone: no 0/O or 1/I/L.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+@kelurahan_app.command("invite")
+def kelurahan_invite(
+    code: str,
+    hours: int = typer.Option(72, help="How long the one-time code stays valid."),
+) -> None:
+    """Make a one-time code that binds a Telegram group to kelurahan CODE."""
+    import secrets
+    from datetime import timedelta
+
+    from lapor.handlers.review import hash_code
+    from lapor.store.migrate import upgrade
+    from lapor.store.models import GroupInvite, Kelurahan
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    one_time = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+    now = _now()
+    with transaction(make_engine(settings.database_url)) as session:
+        kelurahan = session.get(Kelurahan, code)
+        if kelurahan is None:
+            typer.secho(f"no kelurahan {code!r} (see: lapor kelurahan list)", fg="red", err=True)
+            raise typer.Exit(1)
+        session.add(
+            GroupInvite(
+                kelurahan_code=code,
+                code_hash=hash_code(one_time),
+                created_at=now,
+                expires_at=now + timedelta(hours=hours),
+            )
+        )
+        name = kelurahan.name
+    typer.echo(
+        f"One-time code for Kel. {name} ({code}), valid {hours} hours:\n\n"
+        f"    /kelurahan {one_time}\n\n"
+        "An officer sends that line in the kelurahan's Telegram group, with the bot added.\n"
+        "The code is stored hashed: this is the only time it is shown."
+    )
+
+
+@kelurahan_app.command("unbind")
+def kelurahan_unbind(code: str) -> None:
+    """Stop sending kelurahan CODE's reports to its group (they wait in the admin chat)."""
+    from sqlalchemy import update
+
+    from lapor.store.models import Kelurahan
+
+    with transaction(_engine()) as session:
+        result = session.execute(
+            update(Kelurahan)
+            .where(Kelurahan.code == code)
+            .values(chat_id=None, chat_title=None, bound_at=None)
+        )
+        if not result.rowcount:
+            typer.secho(f"no kelurahan {code!r}", fg="red", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"{code}: no group bound")
+
+
+@verifiers_app.command("add")
+def verifiers_add(telegram_id: int, name: str = typer.Option(None, help="Who this is.")) -> None:
+    """Allow a Telegram user (numeric id) to decide on reports."""
+    from lapor.store.models import Verifier
+
+    with transaction(_engine()) as session:
+        verifier = session.get(Verifier, telegram_id)
+        if verifier is None:
+            session.add(Verifier(telegram_id=telegram_id, name=name, added_at=_now()))
+        else:
+            verifier.active = True
+            verifier.name = name or verifier.name
+            session.add(verifier)
+    typer.echo(f"verifier {telegram_id} added")
+
+
+@verifiers_app.command("remove")
+def verifiers_remove(telegram_id: int) -> None:
+    """Withdraw a verifier (their past decisions stay in the history)."""
+    from lapor.store.models import Verifier
+
+    with transaction(_engine()) as session:
+        verifier = session.get(Verifier, telegram_id)
+        if verifier is None:
+            typer.secho(f"no verifier {telegram_id}", fg="red", err=True)
+            raise typer.Exit(1)
+        verifier.active = False
+        session.add(verifier)
+    typer.echo(f"verifier {telegram_id} removed")
+
+
+@verifiers_app.command("list")
+def verifiers_list() -> None:
+    """The active verifiers."""
+    from lapor.store.models import Verifier
+
+    with transaction(_engine()) as session:
+        for v in session.scalars(select(Verifier).where(Verifier.active)):
+            typer.echo(f"{v.telegram_id:>14}  {v.name or '-'}")
+
+
+def _contact(session, channel: str, address: str):  # type: ignore[no-untyped-def]
+    from lapor.store.models import Contact
+
+    contact = session.scalars(
+        select(Contact).where(Contact.channel == channel, Contact.address == address)
+    ).first()
+    if contact is None:
+        typer.secho(f"no contact {channel}:{address}", fg="red", err=True)
+        raise typer.Exit(1)
+    return contact
+
+
+@contacts_app.command("block")
+def contacts_block(
+    channel: str, address: str, reason: str = typer.Option(..., help="Kept in the history.")
+) -> None:
+    """Block a contact: they are told politely, and nothing they send is forwarded."""
+    from lapor.store.models import ContactEvent
+
+    with transaction(_engine()) as session:
+        contact = _contact(session, channel, address)
+        contact.blocked, contact.blocked_reason = True, reason[:300]
+        session.add(contact)
+        session.add(
+            ContactEvent(contact_id=contact.id, at=_now(), actor="cli", action="block", note=reason)
+        )
+    typer.echo(f"{channel}:{address} blocked")
+
+
+@contacts_app.command("unblock")
+def contacts_unblock(channel: str, address: str) -> None:
+    """Restore a blocked contact."""
+    from lapor.store.models import ContactEvent
+
+    with transaction(_engine()) as session:
+        contact = _contact(session, channel, address)
+        contact.blocked, contact.blocked_reason = False, None
+        session.add(contact)
+        session.add(ContactEvent(contact_id=contact.id, at=_now(), actor="cli", action="unblock"))
+    typer.echo(f"{channel}:{address} unblocked")
 
 
 def main() -> None:
