@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from typing import Any
 
@@ -19,9 +20,11 @@ _ids = itertools.count(1)
 def fake_photo(n: int = 1, gps: tuple[float, float] | None = None) -> PhotoIn:
     """A photo as a channel hands it over (already cleaned and stored)."""
     digest = f"{n:064x}"
+    # Different pictures have unrelated perceptual hashes (about 32 bits apart).
+    perceptual = hashlib.sha256(f"picture {n}".encode()).hexdigest()[:16]
     return PhotoIn(
         sha256=digest,
-        dhash=f"{n:016x}",
+        dhash=perceptual,
         width=1200,
         height=900,
         size=120_000,
