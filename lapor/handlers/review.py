@@ -37,9 +37,10 @@ from lapor.store.models import (
     Verifier,
 )
 
-# Telegram allows about 20 messages a minute into one group. Cards stop at this many
-# messages in the last minute; the rest wait, combined, in one digest per minute.
-GROUP_BURST = 15
+# Telegram allows about 20 messages a minute into one group. A card is two messages (the
+# pin, then the photo with its buttons); once the last minute's messages leave no room for
+# another card and the digest, the rest wait, combined, in one digest per minute.
+GROUP_MESSAGES_PER_MINUTE = 20
 DIGEST_WINDOW = timedelta(seconds=60)
 CONSOLE_GROUP_PREFIX = "#kel-"
 
@@ -320,12 +321,13 @@ def forward(ctx: Ctx, report: Report, rooms: Rooms, actor: str) -> tuple[str, li
 def deliver_to_group(ctx: Ctx, report: Report, room: tuple[str, str]) -> Reply | None:
     """A card, or, in a burst, a line in this minute's digest for the group."""
     since = ctx.now - DIGEST_WINDOW
-    recent = ctx.session.execute(
-        select(func.count())
-        .select_from(Outbox)
-        .where(Outbox.channel == room[0], Outbox.address == room[1], Outbox.created_at >= since)
-    ).scalar_one()
-    if recent < GROUP_BURST:
+    recent = ctx.session.scalars(
+        select(Outbox.payload).where(
+            Outbox.channel == room[0], Outbox.address == room[1], Outbox.created_at >= since
+        )
+    ).all()
+    used = sum(2 if payload.get("location") else 1 for payload in recent)
+    if used + 2 + 1 <= GROUP_MESSAGES_PER_MINUTE:  # this card, and room for the digest
         return group_card(ctx, report, room)
     line = f"• {report.ticket} · {_category(ctx, report)} · {_place(ctx, report)}"
     digest = ctx.session.scalars(
