@@ -36,6 +36,7 @@ class ContactInfo:
     unreachable_reason: str | None
     blocked: bool
     blocked_reason: str | None
+    opted_out: bool
     created_at: datetime
     last_inbound_at: datetime | None
 
@@ -126,6 +127,7 @@ def touch_contact(
             "unreachable_reason": None,
             "blocked": False,
             "blocked_reason": None,
+            "opted_out": False,
             "created_at": now,
             "last_inbound_at": now,
         },

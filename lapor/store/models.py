@@ -39,6 +39,8 @@ class Contact(SQLModel, table=True):
     # Blocked by a verifier (abuse): told politely, nothing they send is forwarded.
     blocked: bool = False
     blocked_reason: str | None = Field(default=None, max_length=300)
+    # STOP / BERHENTI: nothing they did not ask for (reminders, broadcasts); MULAI undoes it.
+    opted_out: bool = False
     created_at: datetime = _utc()
     last_inbound_at: datetime | None = _utc(nullable=True)
 
@@ -190,7 +192,10 @@ class Outbox(SQLModel, table=True):
     next_attempt_at: datetime = _utc()
     lease_until: datetime | None = _utc(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    provider_id: str | None = Field(default=None, max_length=64)
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    # What the platform said later (Twilio status callbacks): the furthest status reached.
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_error: str | None = Field(default=None, max_length=16)
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc(nullable=True)
 
