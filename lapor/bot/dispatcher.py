@@ -47,6 +47,10 @@ class PermanentError(SendError):
     """This message will never go through as it is (bad request); do not retry."""
 
 
+class HeldError(SendError):
+    """Not sendable now (WhatsApp's 24-hour window, no template): hold until the user writes."""
+
+
 class MigratedError(SendError):
     """The chat moved (Telegram group -> supergroup): resend to `new_address`."""
 
@@ -132,6 +136,8 @@ class Dispatcher:
             return _Outcome(row.id, row.channel, row.address, "unreachable", str(exc))
         except MigratedError as exc:
             return _Outcome(row.id, row.channel, row.address, "migrated", exc.new_address)
+        except HeldError as exc:
+            return _Outcome(row.id, row.channel, row.address, "held", str(exc))
         except PermanentError as exc:
             return _Outcome(row.id, row.channel, row.address, "failed", str(exc))
         except Exception as exc:  # a bug in a sender must not stop the queue
@@ -155,6 +161,8 @@ class Dispatcher:
                 elif o.kind in ("retry", "failed"):
                     log.warning("outbox row %s failed: %s", o.row_id, o.detail)
                     outbox.mark_failed(session, o.row_id, o.detail or "")
+                elif o.kind == "held":
+                    outbox.hold(session, o.row_id, o.detail or "held")
                 elif o.kind == "unreachable":
                     log.info("recipient %s:%s unreachable: %s", o.channel, o.address, o.detail)
                     outbox.mark_failed(session, o.row_id, f"unreachable: {o.detail}")

@@ -47,9 +47,21 @@ COMMANDS = {
     "saya": "mine",
     "bahasa": "language",
     "language": "language",
+    "berhenti": "optout",
+    "stop": "optout",
+    "mulai": "optin",
 }
 # Plain words that act like commands wherever they are typed, on any channel.
-WORD_COMMANDS = {"menu": "menu", "batal": "cancel", "cancel": "cancel", "bantuan": "help"}
+WORD_COMMANDS = {
+    "menu": "menu",
+    "batal": "cancel",
+    "cancel": "cancel",
+    "bantuan": "help",
+    # WhatsApp users expect these words to stop and restart unsolicited messages.
+    "stop": "optout",
+    "berhenti": "optout",
+    "mulai": "optin",
+}
 
 MENU_PAYLOADS = {
     "menu:report": "report",
@@ -243,6 +255,10 @@ def start(ctx: Ctx, action: str, step: Step, data: dict[str, Any]) -> Turn:
         return Turn(Step.FEEDBACK_TEXT, new, [prompt(ctx, Step.FEEDBACK_TEXT, new)])
     if action == "mine":
         return Turn(Step.IDLE, {}, [my_reports(ctx)])
+    if action in ("optout", "optin"):
+        chats.set_opted_out(ctx.session, ctx.contact, action == "optout")
+        key = "optout.done" if action == "optout" else "optin.done"
+        return Turn(step, data, [joined(ctx.t(key), prompt(ctx, step, data))])
     if action == "language":
         # Remember where the user was, so changing language does not throw a draft away.
         resume = {"step": step.value, "data": data} if step is not Step.IDLE else None
@@ -723,7 +739,7 @@ HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
 }
 
 
-BLOCKED_ALLOWED = frozenset({"menu", "help", "mine", "language", "cancel"})
+BLOCKED_ALLOWED = frozenset({"menu", "help", "mine", "language", "cancel", "optout", "optin"})
 
 
 def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Turn:

@@ -53,6 +53,9 @@ class Reply:
     contact_id: int | None = None
     # In a group, ask for the answer as a reply: bots in privacy mode see only replies.
     force_reply: bool = False
+    # For channels that need pre-approved text outside a conversation (WhatsApp's 24-hour
+    # window): the template's name and its variables, in order.
+    template: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass

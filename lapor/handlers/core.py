@@ -23,7 +23,15 @@ from lapor.handlers.steps import Step, parse_step
 from lapor.handlers.types import Clock, Inbound, Outbound
 from lapor.store import chats
 from lapor.store.models import Report
-from lapor.store.outbox import OutgoingRow, enqueue
+from lapor.store.outbox import OutgoingRow, enqueue, release_held
+
+
+def _meta(reply: Reply, language: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"language": reply.language or language}
+    if reply.template is not None:
+        name, variables = reply.template
+        meta["template"] = {"name": name, "variables": list(variables)}
+    return meta
 
 
 def turn_similar(draft: dict[str, Any]) -> list[dict[str, Any]]:
@@ -78,6 +86,8 @@ class Core:
         conversation = chats.load_conversation(
             session, inbound.channel, inbound.address, contact.id, now
         )
+        # Whatever waited for this user to write (WhatsApp's 24-hour window) goes out now.
+        release_held(session, inbound.channel, inbound.address, now)
         ctx = self._ctx(session, contact, now)
 
         step = parse_step(conversation.state)
@@ -158,7 +168,7 @@ class Core:
                 edit=reply.edit,
                 force_reply=reply.force_reply,
                 key=f"reply:{inbound.channel}:{inbound.address}:{inbound.message_id}:{i}",
-                meta={"language": reply.language or language},
+                meta=_meta(reply, language),
             )
             outbound.append(message)
             target = reply.contact_id if reply.to else contact_id

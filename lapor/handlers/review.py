@@ -136,6 +136,7 @@ def tell_audience(
                 photo=photo,
                 language=lang,
                 contact_id=contact.id,
+                template=("status_update", (report.ticket, status_label(report.status, lang))),
             )
         )
     return replies

@@ -497,6 +497,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Tiket {given} tidak ada di grup ini.",
         "Ticket {given} is not in this group.",
     ),
+    # -- opting out of unsolicited messages ------------------------------------------------
+    "optout.done": (
+        "Baik, Anda tidak akan menerima pesan yang tidak Anda minta (pengingat, siaran). Kabar "
+        "tentang laporan Anda tetap dikirim. Ketik MULAI untuk menerimanya lagi.",
+        "All right, you will not get messages you did not ask for (reminders, broadcasts). "
+        "Updates on your reports still come. Type MULAI to receive them again.",
+    ),
+    "optin.done": (
+        "Baik, pengingat dan siaran akan dikirim lagi. Ketik BERHENTI untuk menghentikannya.",
+        "All right, reminders and broadcasts will be sent again. Type BERHENTI to stop them.",
+    ),
     # -- my reports -------------------------------------------------------------------------
     "mine.none": (
         "Anda belum punya laporan. Pilih “Buat laporan” untuk memulai.",

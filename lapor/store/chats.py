@@ -140,6 +140,11 @@ def set_language(session: Session, contact: ContactInfo, language: str) -> None:
     contact.language = language
 
 
+def set_opted_out(session: Session, contact: ContactInfo, opted_out: bool) -> None:
+    session.execute(update(Contact).where(Contact.id == contact.id).values(opted_out=opted_out))
+    contact.opted_out = opted_out
+
+
 def load_conversation(
     session: Session, channel: str, address: str, contact_id: int | None, now: datetime
 ) -> ConversationState:

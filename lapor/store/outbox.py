@@ -25,7 +25,10 @@ SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 CANCELLED = "cancelled"
-OUTBOX_STATUSES = frozenset({PENDING, SENDING, SENT, FAILED, CANCELLED})
+# WhatsApp outside its 24-hour window with no approved template: kept until the user
+# writes again, then sent.
+HELD = "held"
+OUTBOX_STATUSES = frozenset({PENDING, SENDING, SENT, FAILED, CANCELLED, HELD})
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,24 @@ def release(session: Session, row_ids: Sequence[int], now: datetime) -> None:
                 next_attempt_at=now,
             )
         )
+
+
+def hold(session: Session, row_id: int, reason: str) -> None:
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == row_id)
+        .values(status=HELD, last_error=reason[:2000], lease_until=None)
+    )
+
+
+def release_held(session: Session, channel: str, address: str, now: datetime) -> int:
+    """The user wrote: what was held for them goes out now, in the order it was written."""
+    result = session.execute(
+        update(Outbox)
+        .where(Outbox.channel == channel, Outbox.address == address, Outbox.status == HELD)
+        .values(status=PENDING, next_attempt_at=now)
+    )
+    return result.rowcount or 0
 
 
 def mark_failed(session: Session, row_id: int, error: str) -> None:
