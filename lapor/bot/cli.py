@@ -85,20 +85,41 @@ def console(
 
 @app.command()
 def run() -> None:
-    """Run the Telegram bot: polling, or a webhook server when TELEGRAM_WEBHOOK_URL is set."""
+    """Run the bot: Telegram (polling, or its webhook) and WhatsApp, with the dispatcher."""
     settings = _settings()
-    if not settings.token():
+    if not settings.token() and not settings.whatsapp_enabled():
         typer.echo(
-            "TELEGRAM_BOT_TOKEN is not set, so there is no Telegram bot to run.\n"
+            "TELEGRAM_BOT_TOKEN is not set (nor Twilio for WhatsApp), so there is no bot to run.\n"
             "Set it in .env (see .env.example), or try lapor offline with: lapor console"
         )
         raise typer.Exit(1)
     _logging(settings)
-    from lapor.bot.channels.telegram import serve
+    from lapor.bot.serve import serve
     from lapor.store.migrate import upgrade
 
     upgrade(settings.database_url)
     asyncio.run(serve(settings))
+
+
+@app.command()
+def web(
+    host: str = typer.Option(None, help="Listen address (default WEB_HOST)."),
+    port: int = typer.Option(None, help="Listen port (default WEB_PORT)."),
+) -> None:
+    """Serve the webhooks only (WhatsApp, the Telegram webhook, GET /healthz); never polls."""
+    settings = _settings()
+    updates: dict[str, object] = {}
+    if host:
+        updates["web_host"] = host
+    if port:
+        updates["web_port"] = port
+    settings = settings.model_copy(update=updates)
+    _logging(settings)
+    from lapor.bot.serve import serve
+    from lapor.store.migrate import upgrade
+
+    upgrade(settings.database_url)
+    asyncio.run(serve(settings, web_only=True))
 
 
 # -- categories -------------------------------------------------------------------------------

@@ -29,6 +29,17 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     # The verifiers' group chat (negative for groups); verifiers: `lapor verifiers add`.
     telegram_admin_chat_id: int | None = None
+    # WhatsApp through Twilio.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str | None = None
+    # The exact public URL base Twilio calls (scheme, host, path prefix): signatures cover it.
+    public_base_url: str | None = None
+    # Approved WhatsApp templates for messages outside the 24-hour window: a JSON object
+    # of template name -> ContentSid, e.g. {"status_update": "HX..."}.
+    whatsapp_templates: dict[str, str] = Field(default_factory=dict)
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     media_dir: Path = Path("media")
@@ -48,6 +59,12 @@ class Settings(BaseSettings):
         "telegram_webhook_url",
         "telegram_webhook_secret",
         "telegram_admin_chat_id",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_whatsapp_from",
+        "twilio_messaging_service_sid",
+        "twilio_api_base_url",
+        "public_base_url",
         mode="before",
     )
     @classmethod
@@ -69,7 +86,13 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("telegram_webhook_url", "telegram_api_base_url", "telegram_file_base_url")
+    @field_validator(
+        "telegram_webhook_url",
+        "telegram_api_base_url",
+        "telegram_file_base_url",
+        "twilio_api_base_url",
+        "public_base_url",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -98,6 +121,35 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql", "postgres")):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
         return value
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
+            raise ValueError("must be AC followed by 32 hexadecimal characters")
+        return value
+
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _whatsapp_from(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"whatsapp:\+\d{6,15}", value):
+            raise ValueError("must look like whatsapp:+14155238886")
+        return value
+
+    @field_validator("whatsapp_templates")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, sid in value.items():
+            if not re.fullmatch(r"HX[0-9a-fA-F]{32}", sid):
+                raise ValueError(f"template {name!r}: a ContentSid is HX followed by 32 hex")
+        return value
+
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    def twilio_token(self) -> str | None:
+        token = self.twilio_auth_token
+        return token.get_secret_value() if token else None
 
     def token(self) -> str | None:
         return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
@@ -130,6 +182,18 @@ def load_settings(**overrides: object) -> Settings:
             name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
             lines.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+    if settings.whatsapp_enabled():
+        missing = []
+        if not settings.public_base_url:
+            missing.append("PUBLIC_BASE_URL: required for WhatsApp (Twilio signs the URL it calls)")
+        if not (settings.twilio_whatsapp_from or settings.twilio_messaging_service_sid):
+            missing.append("TWILIO_WHATSAPP_FROM: required for WhatsApp (or a messaging service)")
+        if missing:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(missing))
+    elif settings.twilio_account_sid or settings.twilio_auth_token:
+        raise SettingsError(
+            "invalid settings:\n  TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both, or neither"
+        )
     if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
         raise SettingsError(
             "invalid settings:\n  TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL "

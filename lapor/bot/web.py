@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,10 +18,16 @@ from lapor.bot.settings import Settings
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-def create_app(settings: Settings, telegram: tuple[Any, Any] | None = None) -> Starlette:
-    """Build the app. `telegram` is (bot, TelegramChannel) when the webhook is served."""
+def create_app(
+    settings: Settings,
+    telegram: tuple[Any, Any] | None = None,
+    whatsapp: Any | None = None,
+) -> Starlette:
+    """Build the app. `telegram` is (bot, TelegramChannel) when its webhook is served;
+    `whatsapp` a WhatsAppChannel when Twilio is configured."""
     routes = [Route("/healthz", _healthz, methods=["GET"])]
     if telegram is not None:
         from lapor.bot.channels.telegram import webhook_path
@@ -28,7 +35,74 @@ def create_app(settings: Settings, telegram: tuple[Any, Any] | None = None) -> S
         routes.append(
             Route(webhook_path(settings), _telegram_endpoint(settings, *telegram), methods=["POST"])
         )
+    if whatsapp is not None:
+        routes += [
+            Route("/webhooks/whatsapp", _whatsapp_endpoint(whatsapp), methods=["POST"]),
+            Route("/webhooks/whatsapp/status", _whatsapp_status(whatsapp), methods=["POST"]),
+            Route("/media/{path:path}", _media(settings, whatsapp.runtime), methods=["GET"]),
+        ]
     return Starlette(routes=routes)
+
+
+async def _signed_form(request: Request, channel: Any) -> dict[str, str] | None:
+    """The form Twilio posted, if its signature matches the URL it called; else None.
+
+    The signature covers every field Twilio sent, including ones we do not read: validate
+    the form as received, unfiltered.
+    """
+    body = (await request.body()).decode("utf-8", errors="replace")
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    url = channel.public_url(request.url.path, request.url.query)
+    signature = request.headers.get("X-Twilio-Signature")
+    if not channel.signature_ok(url, form, signature):
+        log.warning("WhatsApp webhook with a missing or wrong signature from %s", request.client)
+        return None
+    return form
+
+
+def _whatsapp_endpoint(channel: Any):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        form = await _signed_form(request, channel)
+        if form is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        inbound = await channel.to_inbound(form)
+        if inbound is not None:
+            # Stored before answering: a failure here is a 500, and Twilio retries.
+            await channel.runtime.handle(inbound)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    return endpoint
+
+
+def _whatsapp_status(channel: Any):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        form = await _signed_form(request, channel)
+        if form is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        await channel.record_status(form)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    return endpoint
+
+
+def _media(settings: Settings, runtime: Any):  # type: ignore[no-untyped-def]
+    """Stored photos for Twilio to fetch: only with our signature, only our files."""
+    from lapor.bot.channels.whatsapp import media_signature
+
+    secret = settings.twilio_token() or ""
+
+    async def endpoint(request: Request) -> Response:
+        path = request.path_params["path"]
+        given = request.query_params.get("sig", "")
+        if not secret or not hmac.compare_digest(given, media_signature(secret, path)):
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            data = runtime.media.open_bytes(path)
+        except (ValueError, OSError):
+            return PlainTextResponse("not found", status_code=404)
+        return Response(data, media_type="image/jpeg")
+
+    return endpoint
 
 
 async def _healthz(request: Request) -> Response:

@@ -497,6 +497,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Tiket {given} tidak ada di grup ini.",
         "Ticket {given} is not in this group.",
     ),
+    # -- WhatsApp rendering -----------------------------------------------------------------
+    "wa.reply_number": (
+        "Balas dengan angka pilihan Anda (atau ketik BATAL).",
+        "Reply with the number of your choice (or type BATAL).",
+    ),
+    "wa.location_howto": (
+        "Cara mengirim lokasi di WhatsApp: tekan 📎 (lampiran) → Lokasi → kirim lokasi Anda "
+        "saat ini, atau geser peta ke titik masalahnya lalu kirim.",
+        "To share a location in WhatsApp: tap 📎 (attach) → Location → send your current "
+        "location, or move the map to the problem's spot and send it.",
+    ),
     # -- opting out of unsolicited messages ------------------------------------------------
     "optout.done": (
         "Baik, Anda tidak akan menerima pesan yang tidak Anda minta (pengingat, siaran). Kabar "

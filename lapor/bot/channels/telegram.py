@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -402,63 +401,3 @@ async def set_commands(application: Application) -> None:
 def webhook_path(settings: Settings) -> str:
     path = urlsplit(settings.telegram_webhook_url or "").path
     return path or "/telegram/webhook"
-
-
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until stopped: polling, or a webhook server when TELEGRAM_WEBHOOK_URL is set."""
-    from lapor.bot.web import create_app
-
-    stop = stop or _stop_on_signals()
-    runtime = Runtime.from_settings(settings)
-    application = build_application(settings)
-    channel = attach(runtime, application)
-    dispatcher = runtime.dispatcher
-    async with application:
-        await set_commands(application)
-        sending = asyncio.create_task(dispatcher.run(stop))
-        try:
-            if settings.telegram_webhook_url:
-                await _serve_webhook(settings, application, channel, stop, create_app)
-            else:
-                await application.bot.delete_webhook()
-                await application.start()
-                assert application.updater is not None
-                await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
-                log.info("polling Telegram for updates")
-                await stop.wait()
-                await application.updater.stop()
-                await application.stop()
-        finally:
-            stop.set()
-            await sending
-            runtime.dispose()
-
-
-async def _serve_webhook(settings, application, channel, stop, create_app) -> None:  # type: ignore[no-untyped-def]
-    import uvicorn
-
-    await application.bot.set_webhook(
-        settings.telegram_webhook_url,
-        secret_token=settings.webhook_secret(),
-        allowed_updates=ALLOWED_UPDATES,
-    )
-    web = create_app(settings, telegram=(application.bot, channel))
-    config = uvicorn.Config(
-        web, host=settings.web_host, port=settings.web_port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    log.info("serving the Telegram webhook on %s:%s", settings.web_host, settings.web_port)
-    await stop.wait()
-    server.should_exit = True
-    await task
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop

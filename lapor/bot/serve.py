@@ -1,0 +1,115 @@
+"""Running lapor: the configured channels, the web app, the dispatcher, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from lapor.bot.runtime import Runtime
+from lapor.bot.settings import Settings
+from lapor.bot.web import create_app
+
+log = logging.getLogger(__name__)
+
+
+def stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve(
+    settings: Settings, stop: asyncio.Event | None = None, *, web_only: bool = False
+) -> None:
+    """Telegram (polling, or its webhook), WhatsApp webhooks and the dispatcher.
+
+    `web_only` (`lapor web`) serves webhooks and never polls: the shape for several web
+    workers behind a load balancer.
+    """
+    stop = stop or stop_on_signals()
+    runtime = Runtime.from_settings(settings)
+    application = None
+    telegram_channel = None
+    whatsapp_channel = None
+    if settings.token():
+        from lapor.bot.channels.telegram import attach, build_application
+
+        application = build_application(settings)
+        telegram_channel = attach(runtime, application)
+    if settings.whatsapp_enabled():
+        from lapor.bot.channels.whatsapp import WhatsAppChannel, WhatsAppSender
+
+        whatsapp_channel = WhatsAppChannel(runtime, settings)
+        runtime.add_sender(WhatsAppSender(runtime, settings))
+    webhook = bool(application and settings.telegram_webhook_url)
+    sending = asyncio.create_task(runtime.dispatcher.run(stop))
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if application is not None:
+                await stack.enter_async_context(application)
+                await _start_telegram(settings, application, webhook, web_only, stack)
+            if webhook or whatsapp_channel is not None or web_only:
+                telegram = (application.bot, telegram_channel) if webhook and application else None
+                app = create_app(settings, telegram=telegram, whatsapp=whatsapp_channel)
+                await _serve_web(settings, app, stop)
+            else:
+                await stop.wait()
+    finally:
+        stop.set()
+        await sending
+        if whatsapp_channel is not None:
+            await whatsapp_channel.aclose()
+        runtime.dispose()
+
+
+async def _start_telegram(
+    settings: Settings,
+    application: Any,
+    webhook: bool,
+    web_only: bool,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    from lapor.bot.channels.telegram import ALLOWED_UPDATES, set_commands
+
+    await set_commands(application)
+    if webhook:
+        await application.bot.set_webhook(
+            settings.telegram_webhook_url,
+            secret_token=settings.webhook_secret(),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        return
+    if web_only:
+        return
+    await application.bot.delete_webhook()
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+    log.info("polling Telegram for updates")
+
+    async def stop_polling() -> None:
+        await application.updater.stop()
+        await application.stop()
+
+    stack.push_async_callback(stop_polling)
+
+
+async def _serve_web(settings: Settings, app: Any, stop: asyncio.Event) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host=settings.web_host, port=settings.web_port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    log.info("web app (webhooks) on %s:%s", settings.web_host, settings.web_port)
+    await stop.wait()
+    server.should_exit = True
+    await task
