@@ -65,3 +65,53 @@ def test_console_files_a_report_lists_it_and_stores_a_suggestion(tmp_path) -> No
         with Image.open(io.BytesIO(path.read_bytes())) as image:
             assert not image.getexif()
     engine.dispose()
+
+
+def test_console_plays_every_role_along_the_whole_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    before, after = tmp_path / "before.jpg", tmp_path / "after.jpg"
+    Image.new("RGB", (640, 480), (150, 30, 30)).save(before)
+    Image.new("RGB", (640, 480), (30, 150, 30)).save(after)
+    script = "\n".join(
+        [
+            "/as wa",
+            "halo",
+            "1",
+            "1",
+            f"/photo {before}",
+            "/loc -6.175 106.825",
+            "1",  # Lewati (no note)
+            "1",  # Kirim (public)
+            "/as verifier",
+            "1",
+            "/as kelurahan DEMO.01",
+            "1",
+            "1",
+            f"/photo {after}",
+            "/as wa",
+            "5",
+            "/keluar",
+        ]
+    )
+    url = f"sqlite:///{tmp_path / 'roles.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
+    result = subprocess.run(
+        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "budi"],
+        input=script,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Balas dengan angka" in out, "the WhatsApp user sees numbered lists"
+    assert "[#admin]" in out and "[#kel-DEMO.01]" in out
+    assert "Kel. Gambir (demo)" in out
+    assert "Terima kasih atas penilaian Anda (5/5)" in out
+    engine = make_engine(url)
+    with new_session(engine) as session:
+        report = session.scalars(select(Report)).one()
+        assert (report.channel, report.status, report.rating) == ("whatsapp", "resolved", 5)
+        assert report.kelurahan_code == "DEMO.01" and report.after_photo_id is not None
+    engine.dispose()

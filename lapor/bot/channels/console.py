@@ -3,7 +3,8 @@
 Type text; `/photo PATH [caption]` sends an image; `/loc LAT LON` shares a location;
 answer choices by their number; `/keluar` (or `/quit`, Ctrl-D) leaves.
 
-One person can play every role: `/as warga` (the default), `/as verifier` (the admin
+One person can play every role: `/as warga` (the default), `/as wa` (a WhatsApp user,
+rendered as WhatsApp shows it), `/as verifier` (the admin
 chat, "#admin") and `/as kelurahan CODE` (that kelurahan's group, "#kel-CODE"). Every
 message lapor sends is printed, prefixed with its room, so the whole path of a report
 can be followed in one terminal.
@@ -81,6 +82,31 @@ class Role:
 
     address: str
     group: bool = False
+    channel: str = CHANNEL
+
+
+class WhatsAppPreview:
+    """`/as wa`: a WhatsApp user's messages, rendered exactly as WhatsApp would show them."""
+
+    channel = "whatsapp"
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    async def send(self, message: Outbound) -> str | None:
+        from lapor.bot.channels.whatsapp import render_text
+
+        lines = render_text(message).splitlines() or [""]
+        self.out.write(
+            "\n".join(
+                [f"wa>    [{message.address}] {lines[0]}", *(f"       {x}" for x in lines[1:])]
+            )
+            + "\n"
+        )
+        if message.photo:
+            self.out.write(f"       [foto / photo: {message.photo}]\n")
+        self.out.flush()
+        return None
 
 
 async def to_inbound(
@@ -95,7 +121,7 @@ async def to_inbound(
     """Turn one typed line into an event for the core."""
     role = role or Role(address)
     event: dict = {
-        "channel": CHANNEL,
+        "channel": role.channel,
         "address": role.address,
         "message_id": uuid.uuid4().hex,
         "name": name,
@@ -143,11 +169,13 @@ async def chat(
     """Read lines until end of input, handling each and printing the replies."""
     sender = ConsoleSender(out, me=address)
     runtime.add_sender(sender)
+    if "whatsapp" not in runtime.senders:
+        runtime.add_sender(WhatsAppPreview(out))
     dispatcher = runtime.dispatcher
     role = Role(address)
     out.write(
         "lapor console. Ketik /start untuk mulai; /photo PATH, /loc LAT LON, /keluar.\n"
-        "Peran / roles: /as warga, /as verifier, /as kelurahan KODE.\n"
+        "Peran / roles: /as warga, /as wa, /as verifier, /as kelurahan KODE.\n"
         "(Type /start to begin; /photo PATH, /loc LAT LON, /quit.)\n"
     )
     out.flush()
@@ -184,8 +212,10 @@ def _switch(line: str, me: str, out: TextIO) -> Role | None:
         role = Role(CONSOLE_ADMIN, group=True)
     elif kind == "kelurahan" and len(words) > 2:
         role = Role(f"{CONSOLE_GROUP_PREFIX}{words[2]}", group=True)
+    elif kind in ("wa", "whatsapp"):
+        role = Role(f"+62-{me}", channel="whatsapp")
     else:
-        out.write("lapor> /as warga | /as verifier | /as kelurahan KODE\n")
+        out.write("lapor> /as warga | /as wa | /as verifier | /as kelurahan KODE\n")
         return None
     out.write(f"lapor> sekarang sebagai / now playing: {role.address}\n")
     out.flush()
