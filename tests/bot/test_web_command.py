@@ -1,0 +1,90 @@
+"""`lapor web` as an operator starts it: WhatsApp webhooks in, replies out through Twilio."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.fakes.twilio_api import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FakeTwilioAPI,
+    InboundFactory,
+    signed_form,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_lapor_web_answers_whatsapp_through_twilio(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    with FakeTwilioAPI() as twilio:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))},
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+            "MEDIA_DIR": str(tmp_path / "media"),
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+            "TWILIO_API_BASE_URL": twilio.base_url,
+            "PUBLIC_BASE_URL": public,
+        }
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lapor.bot.cli",
+                "web",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{public}/healthz", timeout=1).text == "ok":
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "lapor web did not start"
+                time.sleep(0.2)
+            form = InboundFactory().text("/start")
+            params, headers = signed_form(f"{public}/webhooks/whatsapp", form)
+            response = httpx.post(f"{public}/webhooks/whatsapp", data=params, headers=headers)
+            assert response.status_code == 200 and "<Response>" in response.text
+            twilio.wait_for(
+                lambda messages: any("Buat laporan" in m.get("Body", "") for m in messages),
+                timeout=15,
+            )
+            forged = httpx.post(
+                f"{public}/webhooks/whatsapp", data=params, headers={"X-Twilio-Signature": "forged"}
+            )
+            assert forged.status_code == 403
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                output, _ = process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                output, _ = process.communicate()
+    assert process.returncode == 0, output
+    assert AUTH_TOKEN not in output, "secrets stay out of the logs"
