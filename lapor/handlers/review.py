@@ -480,12 +480,11 @@ def _admin_action(
     cancel = Choice(t(lang, "cancel"), "cancel")
     ask = {"report": report.id, "card": card}
     if action == "v":
-        moved = report_store.transition(
-            ctx.session,
-            report.id,
+        moved = _move(
+            ctx,
+            inbound,
+            report,
             ReportStatus.VERIFIED,
-            now=ctx.now,
-            actor=_actor(inbound),
             allowed_from=[ReportStatus.SUBMITTED],
         )
         if moved is None:
@@ -502,12 +501,11 @@ def _admin_action(
             [*_decided(ctx, moved, card, decision, _who(inbound), rooms, buttons), *replies, *more],
         )
     if action == "ack":
-        moved = report_store.transition(
-            ctx.session,
-            report.id,
+        moved = _move(
+            ctx,
+            inbound,
+            report,
             ReportStatus.ACKNOWLEDGED,
-            now=ctx.now,
-            actor=_actor(inbound),
             allowed_from=[ReportStatus.SUBMITTED],
         )
         if moved is None:
@@ -587,15 +585,23 @@ def _admin_action(
     return MemberTurn("idle", {}, [])
 
 
+def _move(
+    ctx: Ctx, inbound: Inbound, report: Report, target: ReportStatus, **kwargs: Any
+) -> Report | None:
+    """A person in a group moves a report; None when someone else got there first."""
+    return report_store.transition(
+        ctx.session, report.id, target, now=ctx.now, actor=_actor(inbound), **kwargs
+    )
+
+
 def _reject(
     ctx: Ctx, inbound: Inbound, rooms: Rooms, report: Report, reason: str, card: str | None
 ) -> MemberTurn:
-    moved = report_store.transition(
-        ctx.session,
-        report.id,
+    moved = _move(
+        ctx,
+        inbound,
+        report,
         ReportStatus.REJECTED,
-        now=ctx.now,
-        actor=_actor(inbound),
         note=reason,
         allowed_from=[ReportStatus.SUBMITTED],
         rejection_reason=reason[:300],
@@ -643,12 +649,11 @@ def _admin_answer(
             )
             return MemberTurn("review", member, [again])
         assert original is not None
-        moved = report_store.transition(
-            ctx.session,
-            report.id,
+        moved = _move(
+            ctx,
+            inbound,
+            report,
             ReportStatus.DUPLICATE,
-            now=ctx.now,
-            actor=_actor(inbound),
             note=original.ticket,
             allowed_from=[ReportStatus.SUBMITTED],
             duplicate_of_id=original.id,
@@ -829,12 +834,11 @@ def on_group(
             return MemberTurn("idle", {}, [Reply(refusal)])
         card = inbound.card_id
         if action == "p":
-            moved = report_store.transition(
-                ctx.session,
-                report.id,
+            moved = _move(
+                ctx,
+                inbound,
+                report,
                 ReportStatus.IN_PROGRESS,
-                now=ctx.now,
-                actor=_actor(inbound),
                 allowed_from=[ReportStatus.FORWARDED],
             )
             if moved is None:
@@ -869,12 +873,11 @@ def on_group(
                 return MemberTurn("review", member, [Reply(again)])
             return MemberTurn("review", member, [])
         photo_id = report_store.upsert_photo(ctx.session, inbound.photos[0].to_dict(), ctx.now)
-        moved = report_store.transition(
-            ctx.session,
-            report.id,
+        moved = _move(
+            ctx,
+            inbound,
+            report,
             ReportStatus.RESOLVED,
-            now=ctx.now,
-            actor=_actor(inbound),
             allowed_from=[ReportStatus.FORWARDED, ReportStatus.IN_PROGRESS],
             after_photo_id=photo_id,
         )
@@ -896,12 +899,11 @@ def on_group(
         if not text:
             return MemberTurn("review", member, [])
         reason = text[:300]
-        moved = report_store.transition(
-            ctx.session,
-            report.id,
+        moved = _move(
+            ctx,
+            inbound,
+            report,
             ReportStatus.VERIFIED,
-            now=ctx.now,
-            actor=_actor(inbound),
             note=f"bukan wilayah {kelurahan.code}: {reason}",
             allowed_from=[ReportStatus.FORWARDED, ReportStatus.IN_PROGRESS],
             group_chat_id=None,
