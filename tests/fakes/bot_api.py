@@ -38,11 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["TEXT_FIELDS", "Call", "FakeBotAPI", "UpdateFactory"]
 
@@ -338,13 +339,9 @@ class FakeBotAPI:
         self._file_seq = itertools.count(1)
         self._webhook_url = ""
 
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._update_event: asyncio.Event | None = None
         self._stopping = False
-        self._startup_error: BaseException | None = None
 
         self.app = Starlette(
             routes=[
@@ -352,65 +349,26 @@ class FakeBotAPI:
                 Route("/file/bot{token}/{file_path:path}", self._file_endpoint, methods=["GET"]),
             ]
         )
+        self._loopback = LoopbackServer(self.app, "FakeBotAPI")
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("FakeBotAPI already started")
-        # Let uvicorn bind port 0 itself: a socket handed over with ``sockets=[...]`` must be
-        # created with proto=IPPROTO_TCP or asyncio skips TCP_NODELAY on accepted connections
-        # and every response waits ~40 ms for a delayed ACK.
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = server = uvicorn.Server(config)
         self._stopping = False
-        self._startup_error = None
 
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
+        def on_loop(loop: asyncio.AbstractEventLoop) -> None:
+            self._loop = loop
             self._update_event = asyncio.Event()
-            await server.serve()
 
-        def run() -> None:
-            try:
-                asyncio.run(serve())
-            except BaseException as exc:  # surfaced by start()
-                self._startup_error = exc
-
-        self._thread = threading.Thread(target=run, name="FakeBotAPI", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"FakeBotAPI failed to start: {self._startup_error!r}")
-            time.sleep(0.005)
-        self._port = server.servers[0].sockets[0].getsockname()[1]
-        self._thread.name = f"FakeBotAPI:{self._port}"
+        self._loopback.start(on_loop)
 
     def stop(self) -> None:
-        thread, server, loop = self._thread, self._server, self._loop
-        if thread is None or server is None:
+        if not self._loopback.running:
             return
         self._stopping = True
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
-                loop.call_soon_threadsafe(self._wake_pollers)
-        server.should_exit = True
-        thread.join(timeout=10)
-        if thread.is_alive():  # pragma: no cover - should not happen
-            server.force_exit = True
-            thread.join(timeout=5)
-        self._thread = self._server = self._loop = self._update_event = None
+        self._loopback.call_soon(self._wake_pollers)  # long polls return before shutdown
+        self._loopback.stop()
+        self._loop = self._update_event = None
 
     def __enter__(self) -> FakeBotAPI:
         self.start()
@@ -421,9 +379,7 @@ class FakeBotAPI:
 
     @property
     def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeBotAPI not started")
-        return self._port
+        return self._loopback.port
 
     @property
     def base_url(self) -> str:

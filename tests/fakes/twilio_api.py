@@ -32,7 +32,6 @@ status callbacks) and :func:`signed_form` signs them like Twilio (``X-Twilio-Sig
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hmac
 import itertools
@@ -47,13 +46,14 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
+
+from tests.fakes.loopback import LoopbackServer
 
 if TYPE_CHECKING:
     from twilio.http.response import Response as TwilioResponse
@@ -161,11 +161,6 @@ class FakeTwilioAPI:
         self._cdn: dict[str, _Media] = {}  # by token
         self._media_seq = itertools.count(1)
 
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._startup_error: BaseException | None = None
-
         self.app = Starlette(
             routes=[
                 Route(
@@ -182,52 +177,15 @@ class FakeTwilioAPI:
             ]
         )
 
+        self._loopback = LoopbackServer(self.app, "FakeTwilioAPI")
+
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("FakeTwilioAPI already started")
-        # uvicorn binds port 0 itself (see bot_api.py for why not sockets=[...]).
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = server = uvicorn.Server(config)
-        self._startup_error = None
-
-        def run() -> None:
-            try:
-                asyncio.run(server.serve())
-            except BaseException as exc:  # surfaced by start()
-                self._startup_error = exc
-
-        self._thread = threading.Thread(target=run, name="FakeTwilioAPI", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"FakeTwilioAPI failed to start: {self._startup_error!r}")
-            time.sleep(0.005)
-        self._port = server.servers[0].sockets[0].getsockname()[1]
-        self._thread.name = f"FakeTwilioAPI:{self._port}"
+        self._loopback.start()
 
     def stop(self) -> None:
-        thread, server = self._thread, self._server
-        if thread is None or server is None:
-            return
-        server.should_exit = True
-        thread.join(timeout=10)
-        if thread.is_alive():  # pragma: no cover - should not happen
-            server.force_exit = True
-            thread.join(timeout=5)
-        self._thread = self._server = None
+        self._loopback.stop()
 
     def __enter__(self) -> FakeTwilioAPI:
         self.start()
@@ -238,9 +196,7 @@ class FakeTwilioAPI:
 
     @property
     def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeTwilioAPI not started")
-        return self._port
+        return self._loopback.port
 
     @property
     def base_url(self) -> str:
