@@ -99,7 +99,11 @@ class Photo(SQLModel, table=True):
 class Report(SQLModel, table=True):
     """A report (laporan), suggestion (saran) or appreciation (apresiasi), with a public ticket."""
 
-    __table_args__ = (Index("ix_report_reporter_created", "reporter_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_report_reporter_created", "reporter_id", "created_at"),
+        # RT/RW standings: every head's counts for a period in one pass.
+        Index("ix_report_reporter_kind_created", "reporter_id", "kind", "created_at", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ticket: str = Field(max_length=24, unique=True)
@@ -295,3 +299,46 @@ class Verifier(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=128)
     active: bool = True
     added_at: datetime = _utc()
+
+
+class Head(SQLModel, table=True):
+    """An RT or RW head (ketua RT/RW): the quota of Kepgub DKI 903/2016 applies to them."""
+
+    __table_args__ = (Unique("kelurahan_code", "rw", "rt", "role", name="uq_head_unit"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    role: str = Field(max_length=2)  # "RT" or "RW"
+    rt: str = Field(default="", max_length=3)  # "003"; empty for an RW head
+    rw: str = Field(max_length=3)
+    kelurahan_code: str = Field(
+        sa_column=Column(String(20), ForeignKey("kelurahan.code"), nullable=False, index=True)
+    )
+    whatsapp: str | None = Field(default=None, max_length=20)  # E.164, "+62..."
+    telegram_username: str | None = Field(default=None, max_length=64)
+    contact_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("contact.id"), nullable=True, unique=True),
+    )
+    linked_at: datetime | None = _utc(nullable=True)
+    reminders_paused: bool = False
+    active: bool = True
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class HeadInvite(SQLModel, table=True):
+    """A one-time code a head uses to link their chat account (stored hashed, expiring)."""
+
+    __tablename__ = "head_invite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    head_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("head.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    code_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(nullable=True)
