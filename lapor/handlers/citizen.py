@@ -13,7 +13,7 @@ from datetime import timedelta
 from math import asin, cos, radians, sin, sqrt
 from typing import Any
 
-from lapor.handlers import review
+from lapor.handlers import heads, review
 from lapor.handlers.context import (
     Ctx,
     Event,
@@ -50,6 +50,9 @@ COMMANDS = {
     "berhenti": "optout",
     "stop": "optout",
     "mulai": "optin",
+    "kuota": "quota",
+    "jeda": "pause",
+    "lanjut": "resume",
 }
 # Plain words that act like commands wherever they are typed, on any channel.
 WORD_COMMANDS = {
@@ -71,6 +74,7 @@ MENU_PAYLOADS = {
     "menu:help": "help",
     "menu:lang": "language",
     "menu:home": "menu",
+    "menu:quota": "quota",
     "cancel": "cancel",
 }
 
@@ -86,6 +90,9 @@ def parse_command(text: str | None) -> tuple[str | None, str]:
     if not text:
         return None, ""
     stripped = text.strip()
+    first, _, rest = stripped.partition(" ")
+    if first.casefold() == "daftar" and rest.strip():
+        return "link", rest.strip()  # WhatsApp and console: DAFTAR <code>
     if stripped.startswith("/"):
         head, _, args = stripped[1:].partition(" ")
         name = head.split("@", 1)[0].casefold()
@@ -112,7 +119,7 @@ def match_choice(text: str | None, choices: tuple[Choice, ...]) -> str | None:
 
 
 def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
-    return (
+    choices = (
         Choice(ctx.t("menu.report"), "menu:report"),
         Choice(ctx.t("menu.saran"), "menu:saran"),
         Choice(ctx.t("menu.apresiasi"), "menu:apresiasi"),
@@ -120,6 +127,9 @@ def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
         Choice(ctx.t("menu.help"), "menu:help"),
         Choice(ctx.t("menu.language"), "menu:lang"),
     )
+    if ctx.is_head:
+        choices = (*choices[:4], Choice(ctx.t("menu.quota"), "menu:quota"), *choices[4:])
+    return choices
 
 
 def _cancel(ctx: Ctx) -> Choice:
@@ -255,6 +265,13 @@ def start(ctx: Ctx, action: str, step: Step, data: dict[str, Any]) -> Turn:
         return Turn(Step.FEEDBACK_TEXT, new, [prompt(ctx, Step.FEEDBACK_TEXT, new)])
     if action == "mine":
         return Turn(Step.IDLE, {}, [my_reports(ctx)])
+    if action == "quota":
+        return Turn(
+            step, data, [joined(heads.quota_text(ctx, ctx.config.quota), prompt(ctx, step, data))]
+        )
+    if action in ("pause", "resume"):
+        notice = heads.pause(ctx, action == "pause")
+        return Turn(step, data, [joined(notice.text, prompt(ctx, step, data))])
     if action in ("optout", "optin"):
         chats.set_opted_out(ctx.session, ctx.contact, action == "optout")
         key = "optout.done" if action == "optout" else "optin.done"
@@ -739,13 +756,15 @@ HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
 }
 
 
-BLOCKED_ALLOWED = frozenset({"menu", "help", "mine", "language", "cancel", "optout", "optin"})
+BLOCKED_ALLOWED = frozenset(
+    {"menu", "help", "mine", "language", "cancel", "optout", "optin", "quota", "pause", "resume"}
+)
 
 
 def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Turn:
     """Route one inbound event: global actions first, then the current step."""
     offered = prompt(ctx, step, data).choices
-    command, _args = parse_command(inbound.text)
+    command, args = parse_command(inbound.text)
     choice = inbound.choice or match_choice(inbound.text, offered)
     action = MENU_PAYLOADS.get(choice or "") or (command if command != "unknown" else None)
     if (
@@ -763,6 +782,9 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
             return Turn(Step.IDLE, {}, [limited])
     if choice in MENU_PAYLOADS:
         return start(ctx, MENU_PAYLOADS[choice], step, data)
+    if command == "link" or (command == "menu" and args.startswith(heads.LINK_PREFIX)):
+        code = args.removeprefix(heads.LINK_PREFIX)
+        return Turn(Step.IDLE, {}, [joined(heads.link(ctx, code).text, prompt(ctx, Step.IDLE, {}))])
     if command and command != "unknown":
         return start(ctx, command, step, data)
     if inbound.unsupported:

@@ -15,6 +15,7 @@ from lapor.handlers.rooms import Rooms
 from lapor.handlers.steps import Step
 from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
+from lapor.incentives.quota import QuotaRules
 from lapor.store.chats import ContactInfo
 from lapor.store.models import Category
 
@@ -35,6 +36,7 @@ class CoreConfig:
     similar_radius_m: float = 250.0
     similar_days: int = 30
     similar_photo_bits: int = 10
+    quota: QuotaRules = field(default_factory=QuotaRules)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,21 @@ class Ctx:
     # routing.KelurahanIndex.locate, when a kelurahan registry is loaded.
     locate: Callable[[float, float], Any] | None = None
     _categories: list[Category] | None = None
+    _is_head: bool | None = None
+
+    @property
+    def is_head(self) -> bool:
+        """Whether the sender is a linked RT/RW head (they see "Kuota saya" in the menu)."""
+        if self._is_head is None:
+            from lapor.store.models import Head
+
+            self._is_head = (
+                self.session.execute(
+                    select(Head.id).where(Head.contact_id == self.contact.id).limit(1)
+                ).first()
+                is not None
+            )
+        return self._is_head
 
     @property
     def categories(self) -> list[Category]:

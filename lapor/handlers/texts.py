@@ -497,6 +497,83 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Tiket {given} tidak ada di grup ini.",
         "Ticket {given} is not in this group.",
     ),
+    # -- RT/RW heads ------------------------------------------------------------------------
+    "menu.quota": ("Kuota saya", "My quota"),
+    "head.linked": (
+        "Terhubung! Akun ini sekarang tercatat sebagai Ketua {unit}, Kel. {kelurahan}. "
+        "Laporan Anda yang terverifikasi dihitung untuk kuota; lihat dengan /kuota. "
+        "Pengingat dikirim bila kuota hari ini belum tercapai (/jeda untuk menghentikan).",
+        "Linked! This account is now recorded as the head of {unit}, Kel. {kelurahan}. Your "
+        "verified reports count toward the quota; see it with /kuota. Reminders come when "
+        "today's quota is not met yet (/jeda to pause them).",
+    ),
+    "head.code_unknown": (
+        "Kode pendaftaran itu tidak dikenal. Periksa lagi kodenya, atau minta kode baru ke "
+        "kelurahan.",
+        "That registration code is not known. Check it again, or ask the kelurahan for a new one.",
+    ),
+    "head.code_expired": (
+        "Kode pendaftaran itu sudah kedaluwarsa. Minta kode baru ke kelurahan.",
+        "That registration code has expired. Ask the kelurahan for a new one.",
+    ),
+    "head.code_used": (
+        "Kode pendaftaran itu sudah dipakai. Jika bukan Anda yang memakainya, hubungi kelurahan.",
+        "That registration code has been used already. If it was not you, contact the kelurahan.",
+    ),
+    "head.code_slow": (
+        "Terlalu banyak kode yang salah. Silakan coba lagi dalam {minutes} menit.",
+        "Too many wrong codes. Please try again in {minutes} minutes.",
+    ),
+    "head.already": (
+        "Akun ini sudah terhubung sebagai Ketua {unit}, Kel. {kelurahan}.",
+        "This account is already linked as the head of {unit}, Kel. {kelurahan}.",
+    ),
+    "head.not_head": (
+        "Fitur ini untuk Ketua RT/RW yang sudah terhubung. Daftar dengan kode dari kelurahan: "
+        "ketik DAFTAR KODE.",
+        "This is for linked RT/RW heads. Register with the code from your kelurahan: type "
+        "DAFTAR CODE.",
+    ),
+    "head.quota": (
+        "Kuota Ketua {unit}, Kel. {kelurahan}:\n"
+        "Hari ini: {today} terhitung, {today_waiting} menunggu verifikasi, {today_rejected} "
+        "ditolak/duplikat.{shortfall}\n"
+        "Bulan ini: {month} terhitung (dibayar maks. {cap}), {month_waiting} menunggu, "
+        "{month_rejected} ditolak/duplikat.\n"
+        "Perkiraan tunjangan bulan ini: {allowance} ({paid} × {rate} + {fixed}).\n"
+        "Hanya laporan yang sudah diverifikasi yang dihitung.",
+        "Quota of the head of {unit}, Kel. {kelurahan}:\n"
+        "Today: {today} counted, {today_waiting} awaiting verification, {today_rejected} "
+        "rejected/duplicate.{shortfall}\n"
+        "This month: {month} counted (paid up to {cap}), {month_waiting} waiting, "
+        "{month_rejected} rejected/duplicate.\n"
+        "Estimated allowance this month: {allowance} ({paid} × {rate} + {fixed}).\n"
+        "Only verified reports count.",
+    ),
+    "head.shortfall": (" Kurang {n} lagi dari minimal {minimum}.", " {n} more to reach {minimum}."),
+    "head.met": (
+        " Minimal {minimum} sudah tercapai, terima kasih!",
+        " The minimum of {minimum} is met, thank you!",
+    ),
+    "head.paused": (
+        "Pengingat dijeda. Ketik /lanjut untuk menerimanya lagi.",
+        "Reminders paused. Type /lanjut to receive them again.",
+    ),
+    "head.resumed": ("Pengingat dilanjutkan.", "Reminders resumed."),
+    "reminder.daily": (
+        "Halo {name}, terima kasih atas {done} laporan terverifikasi hari ini. Untuk minimal "
+        "{minimum} laporan, masih perlu {n} lagi. Laporan yang menunggu verifikasi: {waiting}. "
+        "Ketik /lapor untuk melapor, /jeda untuk menghentikan pengingat.",
+        "Hello {name}, thank you for today's {done} verified reports. To reach the minimum of "
+        "{minimum}, {n} more are needed. Reports awaiting verification: {waiting}. Type /lapor "
+        "to report, /jeda to pause reminders.",
+    ),
+    "reminder.monthly": (
+        "Ringkasan {month} untuk Ketua {unit}: {counted} laporan terverifikasi, {paid} dibayar; "
+        "perkiraan tunjangan {allowance}. Terima kasih atas kerja Anda untuk warga!",
+        "Summary of {month} for the head of {unit}: {counted} verified reports, {paid} paid; "
+        "estimated allowance {allowance}. Thank you for your work for the residents!",
+    ),
     # -- WhatsApp rendering -----------------------------------------------------------------
     "wa.reply_number": (
         "Balas dengan angka pilihan Anda (atau ketik BATAL).",
