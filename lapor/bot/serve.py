@@ -25,7 +25,11 @@ def stop_on_signals() -> asyncio.Event:
 
 
 async def serve(
-    settings: Settings, stop: asyncio.Event | None = None, *, web_only: bool = False
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    web_only: bool = False,
+    scheduler: bool = True,
 ) -> None:
     """Telegram (polling, or its webhook), WhatsApp webhooks and the dispatcher.
 
@@ -49,6 +53,12 @@ async def serve(
         runtime.add_sender(WhatsAppSender(runtime, settings))
     webhook = bool(application and settings.telegram_webhook_url)
     sending = asyncio.create_task(runtime.dispatcher.run(stop))
+    jobs = None
+    if scheduler and not web_only:
+        from lapor.bot.scheduler import build_scheduler
+
+        jobs = build_scheduler(runtime)
+        jobs.start()
     try:
         async with contextlib.AsyncExitStack() as stack:
             if application is not None:
@@ -62,6 +72,8 @@ async def serve(
                 await stop.wait()
     finally:
         stop.set()
+        if jobs is not None:
+            jobs.shutdown(wait=False)
         await sending
         if whatsapp_channel is not None:
             await whatsapp_channel.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lapor.handlers.context import CoreConfig
+from lapor.incentives.quota import QuotaRules
 
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
@@ -40,6 +41,23 @@ class Settings(BaseSettings):
     # Approved WhatsApp templates for messages outside the 24-hour window: a JSON object
     # of template name -> ContentSid, e.g. {"status_update": "HX..."}.
     whatsapp_templates: dict[str, str] = Field(default_factory=dict)
+    # RT/RW quota (Kepgub DKI 903/2016 defaults; every number is the operator's choice).
+    quota_period: str = Field(default="day", pattern=r"^(day|month)$")
+    quota_minimum: int = Field(default=3, ge=0)
+    quota_rate_rt: int = Field(default=10_000, ge=0)
+    quota_rate_rw: int = Field(default=12_500, ge=0)
+    quota_monthly_cap: int = Field(default=90, ge=0)
+    quota_fixed_rt: int = Field(default=75_000, ge=0)
+    quota_fixed_rw: int = Field(default=75_000, ge=0)
+    quota_own_kelurahan_only: bool = False
+    # Reminders: weekday NAMES (APScheduler counts Monday as 0 and cron-style numbers
+    # silently shift a day), 24-hour WIB times.
+    reminder_days: str = "mon-sun"
+    reminder_time: str = "16:00"
+    summary_day: int = Field(default=1, ge=1, le=28)
+    summary_time: str = "08:00"
+    quiet_hours: str = "21:00-07:00"
+    telegram_bot_username: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     media_dir: Path = Path("media")
@@ -65,6 +83,7 @@ class Settings(BaseSettings):
         "twilio_messaging_service_sid",
         "twilio_api_base_url",
         "public_base_url",
+        "telegram_bot_username",
         mode="before",
     )
     @classmethod
@@ -144,6 +163,45 @@ class Settings(BaseSettings):
                 raise ValueError(f"template {name!r}: a ContentSid is HX followed by 32 hex")
         return value
 
+    @field_validator("reminder_days")
+    @classmethod
+    def _weekday_names(cls, value: str) -> str:
+        day = r"(mon|tue|wed|thu|fri|sat|sun)"
+        if not re.fullmatch(rf"{day}(-{day})?(,{day}(-{day})?)*", value.strip().lower()):
+            raise ValueError("use weekday names like mon-fri or mon,wed,fri (never numbers)")
+        return value.strip().lower()
+
+    @field_validator("reminder_time", "summary_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError("use HH:MM, 24-hour")
+        return value.strip()
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError("use HH:MM-HH:MM, e.g. 21:00-07:00")
+        return value.strip()
+
+    def quota_rules(self) -> QuotaRules:
+        return QuotaRules(
+            period=self.quota_period,
+            minimum=self.quota_minimum,
+            rate_rt=self.quota_rate_rt,
+            rate_rw=self.quota_rate_rw,
+            monthly_cap=self.quota_monthly_cap,
+            fixed_rt=self.quota_fixed_rt,
+            fixed_rw=self.quota_fixed_rw,
+            own_kelurahan_only=self.quota_own_kelurahan_only,
+            timezone=ZoneInfo(self.timezone),
+        )
+
+    def quiet(self) -> tuple[time, time]:
+        start, end = self.quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
     def whatsapp_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
@@ -166,6 +224,7 @@ class Settings(BaseSettings):
             default_language=self.default_language,
             reports_per_hour=self.reports_per_hour,
             reports_per_day=self.reports_per_day,
+            quota=self.quota_rules(),
         )
 
 
