@@ -12,6 +12,7 @@ import typer
 from sqlalchemy import func, select
 
 from lapor.bot.settings import Settings, SettingsError, load_settings
+from lapor.incentives.cli import heads_app
 from lapor.routing.cli import kelurahan_app
 from lapor.store.db import make_engine, transaction
 from lapor.store.models import Category
@@ -376,6 +377,163 @@ def contacts_unblock(channel: str, address: str) -> None:
         session.add(contact)
         session.add(ContactEvent(contact_id=contact.id, at=_now(), actor="cli", action="unblock"))
     typer.echo(f"{channel}:{address} unblocked")
+
+
+# -- RT/RW heads and incentives -----------------------------------------------------------------
+
+incentives_app = typer.Typer(
+    help="RT/RW quota standings and allowance statements.", no_args_is_help=True
+)
+app.add_typer(heads_app, name="heads")
+app.add_typer(incentives_app, name="incentives")
+
+
+@heads_app.command("invite")
+def heads_invite(
+    kelurahan: str = typer.Option(None, help="Only heads of this kelurahan."),
+    head: int = typer.Option(None, help="Only this head (id from lapor heads list)."),
+    days: int = typer.Option(14, help="How long the codes stay valid."),
+    relink: bool = typer.Option(False, help="Also heads already linked (a new phone)."),
+) -> None:
+    """One-time link codes for heads, as CSV: hand each head their own line."""
+    import csv
+    import secrets
+    from datetime import timedelta
+
+    from lapor.handlers.heads import LINK_PREFIX, hash_code
+    from lapor.store.models import Head, HeadInvite
+
+    settings = _settings()
+    now = _now()
+    writer = csv.writer(sys.stdout)
+    writer.writerow(
+        [
+            "head_id",
+            "role",
+            "rw",
+            "rt",
+            "kelurahan_code",
+            "name",
+            "code",
+            "whatsapp",
+            "telegram_link",
+            "expires",
+        ]
+    )
+    with transaction(_engine()) as session:
+        query = select(Head).where(Head.active).order_by(Head.kelurahan_code, Head.rw, Head.rt)
+        if kelurahan:
+            query = query.where(Head.kelurahan_code == kelurahan)
+        if head is not None:
+            query = query.where(Head.id == head)
+        if not relink:
+            query = query.where(Head.contact_id.is_(None))
+        for h in session.scalars(query):
+            code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+            expires = now + timedelta(days=days)
+            session.add(
+                HeadInvite(
+                    head_id=h.id, code_hash=hash_code(code), created_at=now, expires_at=expires
+                )
+            )
+            link = ""
+            if settings.telegram_bot_username:
+                link = f"https://t.me/{settings.telegram_bot_username}?start={LINK_PREFIX}{code}"
+            writer.writerow(
+                [
+                    h.id,
+                    h.role,
+                    h.rw,
+                    h.rt,
+                    h.kelurahan_code,
+                    h.name,
+                    code,
+                    f"DAFTAR {code}",
+                    link,
+                    expires.date().isoformat(),
+                ]
+            )
+
+
+def _month(value: str) -> tuple[int, int]:
+    try:
+        year, month = (int(x) for x in value.split("-"))
+        if not 1 <= month <= 12:
+            raise ValueError
+    except ValueError:
+        typer.secho("--month: use YYYY-MM, e.g. 2026-11", fg="red", err=True)
+        raise typer.Exit(2) from None
+    return year, month
+
+
+@incentives_app.command("statement")
+def incentives_statement(
+    month: str = typer.Option(..., help="YYYY-MM"),
+    format: str = typer.Option("csv", help="csv (for finance) or table"),
+) -> None:
+    """A month's allowance per head: counted reports, capped variable part, fixed, total."""
+    import csv
+
+    from lapor.incentives.quota import STATEMENT_COLUMNS, rupiah, statement, statement_rows
+
+    settings = _settings()
+    year, number = _month(month)
+    with transaction(_engine()) as session:
+        rows = statement_rows(statement(session, settings.quota_rules(), year, number))
+    if format == "csv":
+        # A BOM, so spreadsheet programs open the names (with their accents) as UTF-8.
+        sys.stdout.write("\ufeff")
+        writer = csv.writer(sys.stdout)
+        writer.writerow(STATEMENT_COLUMNS)
+        writer.writerows(rows)
+        return
+    for row in rows:
+        label = f"{row[0]} {row[3]} {row[4]}/{row[5]} {row[6]}".strip()
+        typer.echo(f"{label[:60]:<60} {row[7]:>5} {row[8]:>5} {rupiah(int(row[-1])):>16}")
+
+
+@incentives_app.command("standings")
+def incentives_standings(kelurahan: str = typer.Option(None)) -> None:
+    """Today's standing of every head (WIB): counted, waiting, shortfall, estimated allowance."""
+    from lapor.incentives.quota import local_day, rupiah, standings
+
+    settings = _settings()
+    rules = settings.quota_rules()
+    with transaction(_engine()) as session:
+        rows = standings(session, rules, local_day(_now(), rules))
+    for s in rows:
+        if kelurahan and s.kelurahan_code != kelurahan:
+            continue
+        typer.echo(
+            f"{s.kelurahan_code:<14} {s.unit:<14} {s.name[:30]:<30} today {s.today_counted}"
+            f" (+{s.today_waiting} waiting) short {s.shortfall}  month {s.month_counted}"
+            f"  {rupiah(s.allowance)}"
+        )
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduled jobs alone (reminders go to the outbox; a dispatcher sends them)."""
+    settings = _settings()
+    _logging(settings)
+    from lapor.bot.runtime import Runtime
+    from lapor.bot.scheduler import build_scheduler
+    from lapor.bot.serve import stop_on_signals
+    from lapor.store.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+    async def main() -> None:
+        runtime = Runtime.from_settings(settings)
+        jobs = build_scheduler(runtime)
+        jobs.start()
+        try:
+            await stop_on_signals().wait()
+        finally:
+            jobs.shutdown(wait=False)
+            runtime.dispose()
+
+    asyncio.run(main())
 
 
 def main() -> None:

@@ -784,7 +784,9 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
         return start(ctx, MENU_PAYLOADS[choice], step, data)
     if command == "link" or (command == "menu" and args.startswith(heads.LINK_PREFIX)):
         code = args.removeprefix(heads.LINK_PREFIX)
-        return Turn(Step.IDLE, {}, [joined(heads.link(ctx, code).text, prompt(ctx, Step.IDLE, {}))])
+        linked = heads.link(ctx, code)
+        ctx._is_head = None  # the menu may now include "Kuota saya"
+        return Turn(Step.IDLE, {}, [joined(linked.text, prompt(ctx, Step.IDLE, {}))])
     if command and command != "unknown":
         return start(ctx, command, step, data)
     if inbound.unsupported:

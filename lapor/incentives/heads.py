@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from lapor.store.models import Head, Kelurahan
@@ -351,13 +351,20 @@ def import_heads(
     key_columns = (table.c.kelurahan_code, table.c.rw, table.c.rt, table.c.role)
     compared = ("name", "whatsapp", "telegram_username")
     added = updated = unchanged = 0
-    for chunk in _chunks(records, CHUNK):
+    # Sorted by unit, a chunk covers a few kelurahan and RWs, so selecting the stored heads
+    # of those kelurahan and RWs finds every stored unit of the chunk with few extra rows.
+    # (A row-value `(kelurahan_code, rw, rt, role) IN (...)` of 1,000 keys is exact but
+    # several times slower on both databases.)
+    for chunk in _chunks(sorted(records, key=lambda r: r.key), CHUNK):
         stored = {
             (row.kelurahan_code, row.rw, row.rt, row.role): row
             for row in session.execute(
                 select(
                     table.c.id, *key_columns, *(table.c[c] for c in compared), table.c.active
-                ).where(tuple_(*key_columns).in_([r.key for r in chunk]))
+                ).where(
+                    table.c.kelurahan_code.in_(sorted({r.kelurahan_code for r in chunk})),
+                    table.c.rw.in_(sorted({r.rw for r in chunk})),
+                )
             )
         }
         inserts: list[dict[str, Any]] = []
