@@ -512,6 +512,18 @@ def incentives_standings(kelurahan: str = typer.Option(None)) -> None:
 
 
 @app.command()
+def dispatch() -> None:
+    """Send what is in the outbox (run any number of these on PostgreSQL)."""
+    settings = _settings()
+    _logging(settings)
+    from lapor.bot.serve import dispatch_only
+    from lapor.store.migrate import upgrade
+
+    upgrade(settings.database_url)
+    asyncio.run(dispatch_only(settings))
+
+
+@app.command()
 def scheduler() -> None:
     """Run the scheduled jobs alone (reminders go to the outbox; a dispatcher sends them)."""
     settings = _settings()
@@ -524,13 +536,20 @@ def scheduler() -> None:
     upgrade(settings.database_url)
 
     async def main() -> None:
+        from lapor.bot.leader import Leadership, lead_when_possible
+
         runtime = Runtime.from_settings(settings)
         jobs = build_scheduler(runtime)
-        jobs.start()
+        leadership = Leadership(runtime.engine)
+        stop = stop_on_signals()
         try:
-            await stop_on_signals().wait()
+            # Several `lapor scheduler` processes may run: one leads, the rest stand by.
+            await lead_when_possible(leadership, stop, jobs.start)
+            await stop.wait()
         finally:
-            jobs.shutdown(wait=False)
+            if jobs.running:
+                jobs.shutdown(wait=False)
+            leadership.release()
             runtime.dispose()
 
     asyncio.run(main())

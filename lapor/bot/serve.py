@@ -54,11 +54,14 @@ async def serve(
     webhook = bool(application and settings.telegram_webhook_url)
     sending = asyncio.create_task(runtime.dispatcher.run(stop))
     jobs = None
+    leadership = None
     if scheduler and not web_only:
+        from lapor.bot.leader import Leadership, lead_when_possible
         from lapor.bot.scheduler import build_scheduler
 
         jobs = build_scheduler(runtime)
-        jobs.start()
+        leadership = Leadership(runtime.engine)
+        electing = asyncio.create_task(lead_when_possible(leadership, stop, jobs.start))
     try:
         async with contextlib.AsyncExitStack() as stack:
             if application is not None:
@@ -73,7 +76,11 @@ async def serve(
     finally:
         stop.set()
         if jobs is not None:
-            jobs.shutdown(wait=False)
+            await electing
+            if jobs.running:
+                jobs.shutdown(wait=False)
+        if leadership is not None:
+            leadership.release()
         await sending
         if whatsapp_channel is not None:
             await whatsapp_channel.aclose()
@@ -125,3 +132,24 @@ async def _serve_web(settings: Settings, app: Any, stop: asyncio.Event) -> None:
     await stop.wait()
     server.should_exit = True
     await task
+
+
+async def dispatch_only(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`lapor dispatch`: the configured senders and the dispatcher, nothing else."""
+    stop = stop or stop_on_signals()
+    runtime = Runtime.from_settings(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.token():
+            from lapor.bot.channels.telegram import TelegramSender, build_application
+
+            application = build_application(settings)
+            await stack.enter_async_context(application)
+            runtime.add_sender(TelegramSender(application.bot, runtime.media))
+        if settings.whatsapp_enabled():
+            from lapor.bot.channels.whatsapp import WhatsAppSender
+
+            runtime.add_sender(WhatsAppSender(runtime, settings))
+        try:
+            await runtime.dispatcher.run(stop)
+        finally:
+            runtime.dispose()
