@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ class Runtime:
     senders: dict[str, Sender] = field(default_factory=dict)
     _dispatcher: Dispatcher | None = None
     _db: ThreadPoolExecutor | None = None
+    # Inbound events handled by this process, per channel (for /metrics).
+    handled: Counter[str] = field(default_factory=Counter)
 
     @property
     def db_executor(self) -> ThreadPoolExecutor:
@@ -108,6 +111,7 @@ class Runtime:
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         # Database work never blocks the event loop.
         outbound = await self.run_db(self.handle_sync, inbound)
+        self.handled[inbound.channel] += 1
         if outbound and self._dispatcher is not None:
             self._dispatcher.wake.set()
         return outbound

@@ -69,7 +69,9 @@ async def serve(
                 await _start_telegram(settings, application, webhook, web_only, stack)
             if webhook or whatsapp_channel is not None or web_only:
                 telegram = (application.bot, telegram_channel) if webhook and application else None
-                app = create_app(settings, telegram=telegram, whatsapp=whatsapp_channel)
+                app = create_app(
+                    settings, telegram=telegram, whatsapp=whatsapp_channel, runtime=runtime
+                )
                 await _serve_web(settings, app, stop)
             else:
                 await stop.wait()

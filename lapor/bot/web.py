@@ -25,10 +25,14 @@ def create_app(
     settings: Settings,
     telegram: tuple[Any, Any] | None = None,
     whatsapp: Any | None = None,
+    runtime: Any | None = None,
 ) -> Starlette:
     """Build the app. `telegram` is (bot, TelegramChannel) when its webhook is served;
-    `whatsapp` a WhatsAppChannel when Twilio is configured."""
-    routes = [Route("/healthz", _healthz, methods=["GET"])]
+    `whatsapp` a WhatsAppChannel when Twilio is configured; with `runtime`, /healthz checks
+    the database and the outbox, and /metrics reports them."""
+    routes = [Route("/healthz", _health(runtime), methods=["GET"])]
+    if runtime is not None:
+        routes.append(Route("/metrics", _metrics(runtime), methods=["GET"]))
     if telegram is not None:
         from lapor.bot.channels.telegram import webhook_path
 
@@ -105,8 +109,72 @@ def _media(settings: Settings, runtime: Any):  # type: ignore[no-untyped-def]
     return endpoint
 
 
-async def _healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
+def _outbox_state(runtime: Any) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from lapor.store.db import new_session
+    from lapor.store.models import Outbox
+
+    now = runtime.clock()
+    with new_session(runtime.engine) as session:
+        depth = dict(
+            session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all()
+        )
+        oldest = session.execute(
+            select(func.min(Outbox.next_attempt_at)).where(
+                Outbox.status == "pending", Outbox.next_attempt_at <= now
+            )
+        ).scalar()
+    lag = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return {"depth": depth, "lag_seconds": max(lag, 0.0)}
+
+
+def _health(runtime: Any | None):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        if runtime is None:
+            return PlainTextResponse("ok")
+        try:
+            state = await runtime.run_db(_outbox_state, runtime)
+        except Exception as exc:  # the database is unreachable: say so, plainly
+            log.error("health check failed: %s", type(exc).__name__)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "database": "ok",
+                "outbox_lag_seconds": round(state["lag_seconds"], 3),
+                "outbox": state["depth"],
+            }
+        )
+
+    return endpoint
+
+
+def _metrics(runtime: Any):  # type: ignore[no-untyped-def]
+    """Prometheus text format: outbox depth by status, dispatcher lag, handled events."""
+
+    async def endpoint(request: Request) -> Response:
+        state = await runtime.run_db(_outbox_state, runtime)
+        lines = [
+            "# HELP lapor_outbox_messages Outbox messages by status.",
+            "# TYPE lapor_outbox_messages gauge",
+            *(
+                f'lapor_outbox_messages{{status="{status}"}} {count}'
+                for status, count in sorted(state["depth"].items())
+            ),
+            "# HELP lapor_outbox_lag_seconds Age of the oldest message due and not yet sent.",
+            "# TYPE lapor_outbox_lag_seconds gauge",
+            f"lapor_outbox_lag_seconds {state['lag_seconds']:.3f}",
+            "# HELP lapor_inbound_events_total Inbound events handled by this process.",
+            "# TYPE lapor_inbound_events_total counter",
+            *(
+                f'lapor_inbound_events_total{{channel="{channel}"}} {count}'
+                for channel, count in sorted(runtime.handled.items())
+            ),
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    return endpoint
 
 
 def _telegram_endpoint(settings: Settings, bot: Any, channel: Any):  # type: ignore[no-untyped-def]

@@ -61,7 +61,7 @@ def test_lapor_web_answers_whatsapp_through_twilio(tmp_path) -> None:  # type: i
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if httpx.get(f"{public}/healthz", timeout=1).text == "ok":
+                    if httpx.get(f"{public}/healthz", timeout=1).json()["database"] == "ok":
                         break
                 except httpx.HTTPError:
                     pass
@@ -79,6 +79,9 @@ def test_lapor_web_answers_whatsapp_through_twilio(tmp_path) -> None:  # type: i
                 f"{public}/webhooks/whatsapp", data=params, headers={"X-Twilio-Signature": "forged"}
             )
             assert forged.status_code == 403
+            metrics = httpx.get(f"{public}/metrics").text
+            assert 'lapor_inbound_events_total{channel="whatsapp"} 1' in metrics
+            assert 'lapor_outbox_messages{status="sent"}' in metrics
         finally:
             process.send_signal(signal.SIGTERM)
             try:
