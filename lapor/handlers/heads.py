@@ -24,7 +24,7 @@ from lapor.incentives.quota import (
     standing_for_contact,
     standings,
 )
-from lapor.store.models import Contact, ContactEvent, Head, HeadInvite, Kelurahan
+from lapor.store.models import Contact, ContactEvent, Head, HeadInvite, Kelurahan, Outbox
 from lapor.store.outbox import OutgoingRow, enqueue
 
 LINK_PREFIX = "rtrw-"
@@ -186,10 +186,18 @@ def enqueue_daily_reminders(
     local = now.astimezone(rules.timezone)
     if in_quiet_hours(local, *quiet):
         return 0
+    prefix = f"reminder:daily:{local.date()}:"
+    # A second run of the same slot skips who was reminded already (the outbox key would
+    # too, but cheaper not to build the message); keys of one day share a prefix.
+    done = set(
+        session.scalars(
+            select(Outbox.key).where(Outbox.key >= prefix, Outbox.key < prefix[:-1] + ";")
+        )
+    )
     due = [
         s
         for s in standings(session, rules, local.date(), linked_only=True)
-        if s.shortfall and not s.reminders_paused
+        if s.shortfall and not s.reminders_paused and f"{prefix}{s.head_id}" not in done
     ]
     contacts = _reachable_contacts(session, [s.contact_id for s in due if s.contact_id])
     rows = []
@@ -208,7 +216,7 @@ def enqueue_daily_reminders(
         )
         rows.append(
             _reminder(
-                f"reminder:daily:{s.head_id}:{local.date()}",
+                f"{prefix}{s.head_id}",
                 contact,
                 text,
                 ("quota_reminder", (s.name, str(s.today_counted), str(s.shortfall))),
@@ -239,7 +247,7 @@ def enqueue_monthly_summaries(session: Session, rules: QuotaRules, now: datetime
             paid=s.paid_reports,
             allowance=rupiah(s.allowance),
         )
-        key = f"reminder:monthly:{s.head_id}:{last_day:%Y-%m}"
+        key = f"reminder:monthly:{last_day:%Y-%m}:{s.head_id}"
         rows.append(
             _reminder(
                 key,

@@ -82,7 +82,7 @@ class Period:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Standing:
     head_id: int
     name: str
@@ -185,10 +185,8 @@ def standings(
         query = query.where(Head.id.in_(head_ids))
     if linked_only:
         query = query.where(Head.contact_id.is_not(None))
-    return [
-        Standing(*row[:8], *(int(v) for v in row[8:]), rules=rules)  # type: ignore[arg-type]
-        for row in session.execute(query)
-    ]
+    # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
+    return [Standing(*row, rules=rules) for row in session.connection().execute(query)]
 
 
 def standing_for_contact(
