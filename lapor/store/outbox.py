@@ -94,6 +94,13 @@ def _statements(dialect: str) -> dict[str, Any]:
         "lease": update(_table)
         .where(c.id.in_(bindparam("ids", expanding=True)))
         .values(status=SENDING, lease_until=bindparam("lease_until"), attempts=c.attempts + 1),
+        "release_held": update(_table)
+        .where(
+            c.channel == bindparam("held_channel"),
+            c.address == bindparam("held_address"),
+            c.status == HELD,
+        )
+        .values(status=PENDING, next_attempt_at=bindparam("release_at")),
         "sent": update(_table)
         .where(c.id == bindparam("row_id"))
         .values(
@@ -219,11 +226,13 @@ def hold(session: Session, row_id: int, reason: str) -> None:
 
 
 def release_held(session: Session, channel: str, address: str, now: datetime) -> int:
-    """The user wrote: what was held for them goes out now, in the order it was written."""
-    result = session.execute(
-        update(Outbox)
-        .where(Outbox.channel == channel, Outbox.address == address, Outbox.status == HELD)
-        .values(status=PENDING, next_attempt_at=now)
+    """The user wrote: what was held for them goes out now, in the order it was written.
+
+    Runs for every inbound event, so it is a cached Core statement on the chat index.
+    """
+    result = session.connection().execute(
+        _statements(_dialect(session))["release_held"],
+        {"held_channel": channel, "held_address": address, "release_at": now},
     )
     return result.rowcount or 0
 
