@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from lapor.bot.pacing import Pacer
 from lapor.handlers.review import migrate_group
 from lapor.handlers.types import Clock, Outbound
 from lapor.store import outbox
@@ -25,6 +26,7 @@ from lapor.store.db import transaction
 from lapor.store.models import Outbox
 
 log = logging.getLogger(__name__)
+MIN_PAUSE = 0.05
 
 
 class SendError(Exception):
@@ -88,6 +90,7 @@ class Dispatcher:
         batch_size: int = 100,
         base_delay: float = 2.0,
         to_thread: Callable[..., Awaitable[object]] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.engine = engine
         self.senders = senders
@@ -96,6 +99,7 @@ class Dispatcher:
         self.batch_size = batch_size
         self.base_delay = base_delay
         self._to_thread = to_thread or asyncio.to_thread
+        self.pacer = pacer
         self.wake = asyncio.Event()
 
     def _claim(self) -> list[outbox.Claimed]:
@@ -116,6 +120,12 @@ class Dispatcher:
             if chat in held:
                 # An earlier message to this chat must go first: keep the order.
                 outcomes.append(_Outcome(row.id, row.channel, row.address, "released"))
+                continue
+            wait = self.pacer.reserve(row.channel, row.address) if self.pacer else 0.0
+            if wait > 0:
+                # Over the platform's pace: try again when a slot is free, untried.
+                held.add(chat)
+                outcomes.append(_Outcome(row.id, row.channel, row.address, "later", None, wait))
                 continue
             outcome = await self._send(row)
             if outcome.kind != "sent":
@@ -155,6 +165,9 @@ class Dispatcher:
             for o in outcomes:
                 if o.kind in ("sent", "released"):
                     continue
+                if o.kind == "later":
+                    outbox.release(session, [o.row_id], now + timedelta(seconds=o.delay))
+                    continue
                 if o.kind == "retry" and attempts[o.row_id] < self.max_attempts:
                     later = now + timedelta(seconds=o.delay)
                     outbox.mark_retry(session, o.row_id, o.detail or "", later)
@@ -182,6 +195,16 @@ class Dispatcher:
                         migrate_group(session, o.channel, o.address, new_address)
                     outbox.mark_retry(session, o.row_id, f"chat migrated to {new_address}", now)
 
+    def _next_due(self) -> float | None:
+        """Seconds until the next pending message is due (paced or retried), if any."""
+        from lapor.store.db import new_session
+
+        with new_session(self.engine) as session:
+            when = outbox.next_due(session, list(self.senders))
+        if when is None:
+            return None
+        return (when - self.clock()).total_seconds()
+
     async def drain(self, max_rounds: int = 1000) -> int:
         """Send everything that is due now (tests, the console). Returns messages handled."""
         total = 0
@@ -203,9 +226,17 @@ class Dispatcher:
             if handled:
                 continue
             self.wake.clear()
+            pause = idle_interval
+            try:
+                due = await self._to_thread(self._next_due)
+            except Exception:
+                due = None
+            if due is not None:
+                # Never a busy loop: a message due "now" but leased elsewhere waits a beat.
+                pause = min(idle_interval, max(due, MIN_PAUSE))
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
             _done, pending = await asyncio.wait(
-                waiters, timeout=idle_interval, return_when=asyncio.FIRST_COMPLETED
+                waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED
             )
             for task in pending:
                 task.cancel()

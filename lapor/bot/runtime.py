@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 
 from lapor.bot.dispatcher import Dispatcher, Sender
+from lapor.bot.pacing import Pacer, telegram_limits, twilio_limits
 from lapor.bot.settings import Settings
 from lapor.handlers.core import Core, utc_now
 from lapor.handlers.rooms import Rooms
@@ -97,8 +98,23 @@ class Runtime:
                 self.clock,
                 max_attempts=self.settings.dispatch_max_attempts,
                 to_thread=self.run_db,
+                pacer=self._pacer(),
             )
         return self._dispatcher
+
+    def _pacer(self) -> Pacer | None:
+        settings = self.settings
+        if not settings.dispatch_pacing:
+            return None
+        limits = {
+            "telegram": telegram_limits(
+                settings.telegram_messages_per_second,
+                settings.telegram_chat_messages_per_second,
+                settings.telegram_group_messages_per_minute,
+            ),
+            "whatsapp": twilio_limits(settings.twilio_messages_per_second),
+        }
+        return Pacer(limits, lambda: self.clock().timestamp())
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender

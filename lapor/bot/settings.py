@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     reports_per_hour: int = Field(default=5, ge=1)
     reports_per_day: int = Field(default=20, ge=1)
     dispatch_max_attempts: int = Field(default=5, ge=1, le=100)
+    # Sending pace (per process): Telegram's documented limits, Twilio's per-sender rate.
+    dispatch_pacing: bool = True
+    telegram_messages_per_second: float = Field(default=30, gt=0)
+    telegram_chat_messages_per_second: float = Field(default=1, gt=0)
+    telegram_group_messages_per_minute: float = Field(default=20, gt=0)
+    twilio_messages_per_second: float = Field(default=80, gt=0)
     log_level: str = "INFO"
 
     @field_validator(

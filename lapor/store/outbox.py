@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -88,7 +88,13 @@ def _statements(dialect: str) -> dict[str, Any]:
     if dialect == "postgresql":
         # Several dispatchers: each skips rows another one is claiming right now.
         claim = claim.with_for_update(skip_locked=True)
+    head_of_chat = select(func.min(c.next_attempt_at)).where(
+        c.status == PENDING,
+        ~blocked,
+        c.channel.in_(bindparam("channels", expanding=True)),
+    )
     return {
+        "next_due": head_of_chat,
         "enqueue": insert(_table).on_conflict_do_nothing(index_elements=["key"]).returning(c.id),
         "claim": claim,
         "lease": update(_table)
@@ -202,8 +208,21 @@ def mark_retry(session: Session, row_id: int, error: str, next_attempt_at: datet
     )
 
 
+def next_due(session: Session, channels: Sequence[str]) -> datetime | None:
+    """When the next message can go (the dispatcher sleeps until then).
+
+    Only the first unsent message of each chat counts: the ones behind it wait for it.
+    """
+    if not channels:
+        return None
+    return session.execute(
+        _statements(_dialect(session))["next_due"], {"channels": list(channels)}
+    ).scalar()
+
+
 def release(session: Session, row_ids: Sequence[int], now: datetime) -> None:
-    """Give claimed rows back untried (an earlier message to the same chat failed)."""
+    """Give claimed rows back untried, due at `now` (an earlier message to the same chat
+    failed, or the platform's pace asks to wait)."""
     if row_ids:
         session.execute(
             update(Outbox)

@@ -53,15 +53,21 @@ class TelegramRig:
     """A real PTB Application wired to lapor, talking to the fake Bot API."""
 
     def __init__(self, settings: Settings, clock: FakeClock) -> None:
+        self.clock = clock
         self.runtime = Runtime.from_settings(settings, clock=clock)
         self.application = build_application(settings)
         self.channel = attach(self.runtime, self.application)
         self.dispatcher = self.runtime.dispatcher
 
     async def feed(self, update: dict) -> None:
-        """Process one update as polling would, then send what was queued."""
+        """Process one update as polling would, then send what was queued.
+
+        A person takes at least a second between two messages: the clock moves on, so
+        the dispatcher's pacing (one message a second per chat) sees real-looking time.
+        """
         from telegram import Update
 
+        self.clock.advance(seconds=1)
         await self.application.process_update(Update.de_json(update, self.application.bot))
         await self.dispatcher.drain()
 

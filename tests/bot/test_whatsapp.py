@@ -79,6 +79,7 @@ class WhatsAppRig:
         return await self.client.post(path, data=params, headers=headers)
 
     async def say(self, form: dict[str, str]) -> httpx.Response:
+        self.runtime.clock.advance(seconds=1)  # type: ignore[attr-defined]  # a person's pace
         response = await self.post(form)
         await self.runtime.dispatcher.drain()
         return response
