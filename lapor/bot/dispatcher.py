@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import update
@@ -101,6 +101,8 @@ class Dispatcher:
         self._to_thread = to_thread or asyncio.to_thread
         self.pacer = pacer
         self.wake = asyncio.Event()
+        # When the earliest message this dispatcher put off becomes due.
+        self._soonest: datetime | None = None
 
     def _claim(self) -> list[outbox.Claimed]:
         with transaction(self.engine) as session:
@@ -166,11 +168,14 @@ class Dispatcher:
                 if o.kind in ("sent", "released"):
                     continue
                 if o.kind == "later":
-                    outbox.release(session, [o.row_id], now + timedelta(seconds=o.delay))
+                    due = now + timedelta(seconds=o.delay)
+                    outbox.release(session, [o.row_id], due)
+                    self._note_due(due)
                     continue
                 if o.kind == "retry" and attempts[o.row_id] < self.max_attempts:
                     later = now + timedelta(seconds=o.delay)
                     outbox.mark_retry(session, o.row_id, o.detail or "", later)
+                    self._note_due(later)
                 elif o.kind in ("retry", "failed"):
                     log.warning("outbox row %s failed: %s", o.row_id, o.detail)
                     outbox.mark_failed(session, o.row_id, o.detail or "")
@@ -195,15 +200,9 @@ class Dispatcher:
                         migrate_group(session, o.channel, o.address, new_address)
                     outbox.mark_retry(session, o.row_id, f"chat migrated to {new_address}", now)
 
-    def _next_due(self) -> float | None:
-        """Seconds until the next pending message is due (paced or retried), if any."""
-        from lapor.store.db import new_session
-
-        with new_session(self.engine) as session:
-            when = outbox.next_due(session, list(self.senders))
-        if when is None:
-            return None
-        return (when - self.clock()).total_seconds()
+    def _note_due(self, when: datetime) -> None:
+        if self._soonest is None or when < self._soonest:
+            self._soonest = when
 
     async def drain(self, max_rounds: int = 1000) -> int:
         """Send everything that is due now (tests, the console). Returns messages handled."""
@@ -227,13 +226,11 @@ class Dispatcher:
                 continue
             self.wake.clear()
             pause = idle_interval
-            try:
-                due = await self._to_thread(self._next_due)
-            except Exception:
-                due = None
-            if due is not None:
-                # Never a busy loop: a message due "now" but leased elsewhere waits a beat.
+            if self._soonest is not None:
+                # A message we put off (pace, retry) is due then; never a busy loop.
+                due = (self._soonest - self.clock()).total_seconds()
                 pause = min(idle_interval, max(due, MIN_PAUSE))
+                self._soonest = None
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
             _done, pending = await asyncio.wait(
                 waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED
