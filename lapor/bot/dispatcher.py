@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,14 @@ from lapor.store.models import Outbox
 
 log = logging.getLogger(__name__)
 MIN_PAUSE = 0.05
+
+
+_NUMBER = re.compile(r"\+?\d[\d ()-]{7,}\d")
+
+
+def _scrub(detail: str | None) -> str:
+    """Platform errors may quote the recipient's number: logs never carry one."""
+    return _NUMBER.sub("<number>", detail or "")
 
 
 class SendError(Exception):
@@ -177,12 +186,17 @@ class Dispatcher:
                     outbox.mark_retry(session, o.row_id, o.detail or "", later)
                     self._note_due(later)
                 elif o.kind in ("retry", "failed"):
-                    log.warning("outbox row %s failed: %s", o.row_id, o.detail)
+                    log.warning("outbox row %s failed: %s", o.row_id, _scrub(o.detail))
                     outbox.mark_failed(session, o.row_id, o.detail or "")
                 elif o.kind == "held":
                     outbox.hold(session, o.row_id, o.detail or "held")
                 elif o.kind == "unreachable":
-                    log.info("recipient %s:%s unreachable: %s", o.channel, o.address, o.detail)
+                    log.info(
+                        "outbox row %s: %s recipient unreachable: %s",
+                        o.row_id,
+                        o.channel,
+                        _scrub(o.detail),
+                    )
                     outbox.mark_failed(session, o.row_id, f"unreachable: {o.detail}")
                     outbox.mark_unreachable(session, o.channel, o.address, o.detail or "")
                 elif o.kind == "migrated":
