@@ -126,13 +126,24 @@ class Dispatcher:
             return 0
         outcomes: list[_Outcome] = []
         held: set[tuple[str, str]] = set()
+        full: dict[str, float] = {}  # channels whose overall window is full, and for how long
         for row in rows:
             chat = (row.channel, row.address)
             if chat in held:
                 # An earlier message to this chat must go first: keep the order.
                 outcomes.append(_Outcome(row.id, row.channel, row.address, "released"))
                 continue
+            if row.channel in full:
+                # The platform's overall pace is spent: the rest of the batch waits too.
+                outcomes.append(
+                    _Outcome(row.id, row.channel, row.address, "later", None, full[row.channel])
+                )
+                continue
             wait = self.pacer.reserve(row.channel, row.address) if self.pacer else 0.0
+            if wait > 0 and self.pacer is not None:
+                overall = self.pacer.overall_wait(row.channel)
+                if overall > 0:
+                    full[row.channel] = overall
             if wait > 0:
                 # Over the platform's pace: try again when a slot is free, untried.
                 held.add(chat)
@@ -173,13 +184,17 @@ class Dispatcher:
                 session, [(o.row_id, o.detail) for o in outcomes if o.kind == "sent"], now
             )
             outbox.release(session, [o.row_id for o in outcomes if o.kind == "released"], now)
+            # Put off by the pace: one statement per due time, not one per message.
+            later: dict[float, list[int]] = {}
             for o in outcomes:
-                if o.kind in ("sent", "released"):
-                    continue
                 if o.kind == "later":
-                    due = now + timedelta(seconds=o.delay)
-                    outbox.release(session, [o.row_id], due)
-                    self._note_due(due)
+                    later.setdefault(round(o.delay, 3), []).append(o.row_id)
+            for delay, ids in later.items():
+                due = now + timedelta(seconds=delay)
+                outbox.release(session, ids, due)
+                self._note_due(due)
+            for o in outcomes:
+                if o.kind in ("sent", "released", "later"):
                     continue
                 if o.kind == "retry" and attempts[o.row_id] < self.max_attempts:
                     later = now + timedelta(seconds=o.delay)

@@ -80,6 +80,13 @@ class Pacer:
             window = self._windows[key] = _Window(rate)
         return window
 
+    def overall_wait(self, channel: str) -> float:
+        """Seconds until the channel's overall window has room (0: it has now)."""
+        limits = self.limits.get(channel)
+        if limits is None or limits.overall is None:
+            return 0.0
+        return self._window((channel, ""), limits.overall).wait(self.seconds())
+
     def reserve(self, channel: str, address: str) -> float:
         """Take a send slot for (channel, address), or say how many seconds to wait."""
         limits = self.limits.get(channel)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -28,6 +28,7 @@ CANCELLED = "cancelled"
 # WhatsApp outside its 24-hour window with no approved template: kept until the user
 # writes again, then sent.
 HELD = "held"
+ANALYZE_AFTER = 1000
 OUTBOX_STATUSES = frozenset({PENDING, SENDING, SENT, FAILED, CANCELLED, HELD})
 
 
@@ -148,7 +149,12 @@ def enqueue(session: Session, rows: Iterable[OutgoingRow], now: datetime) -> int
     # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
     if len(values) == 1:
         return len(session.execute(statement, values[0]).all())
-    return len(session.execute(statement, values).all())
+    added = len(session.execute(statement, values).all())
+    if added >= ANALYZE_AFTER and _dialect(session) == "postgresql":
+        # A fresh table that was never analyzed looks empty to the planner, which then
+        # plans the claim as if it were: quadratic on the first big batch (reminders).
+        session.execute(text("ANALYZE outbox"))
+    return added
 
 
 def claim_due(
