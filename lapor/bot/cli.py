@@ -555,6 +555,32 @@ def scheduler() -> None:
     asyncio.run(main())
 
 
+outbox_app = typer.Typer(help="The outbox of outgoing messages.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("purge")
+def outbox_purge(
+    days: int = typer.Option(30, min=1, help="Keep finished messages of the last DAYS days."),
+) -> None:
+    """Delete sent, cancelled and failed messages older than DAYS, and old receipts."""
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    from lapor.store import outbox
+    from lapor.store.models import InboundReceipt
+
+    cutoff = _now() - timedelta(days=days)
+    with transaction(_engine()) as session:
+        messages = outbox.purge(session, cutoff)
+        # Platforms redeliver within minutes or hours, never after DAYS days.
+        receipts = session.execute(
+            delete(InboundReceipt).where(InboundReceipt.received_at < cutoff)
+        ).rowcount
+    typer.echo(f"purged {messages} messages and {receipts} inbound receipts older than {days} days")
+
+
 def main() -> None:
     app(prog_name="lapor")
 

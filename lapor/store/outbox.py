@@ -286,3 +286,19 @@ def mark_unreachable(session: Session, channel: str, address: str, reason: str) 
         .values(status=CANCELLED, last_error=f"recipient unreachable: {reason}"[:2000])
     )
     return result.rowcount or 0
+
+
+def purge(session: Session, before: datetime) -> int:
+    """Delete finished messages created before `before`; returns how many.
+
+    The claim query walks the outbox's indexes, so years of sent rows slow every claim;
+    the history that matters (reports, their events) lives elsewhere.
+    """
+    from sqlalchemy import delete
+
+    result = session.execute(
+        delete(Outbox).where(
+            Outbox.status.in_((SENT, CANCELLED, FAILED)), Outbox.created_at < before
+        )
+    )
+    return result.rowcount or 0

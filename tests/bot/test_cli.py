@@ -54,3 +54,31 @@ def test_bad_category_input_is_refused(run) -> None:  # type: ignore[no-untyped-
     run("categories", "add", "sampah", "Sampah lagi", code=1)
     run("categories", "disable", "tidak-ada", code=1)
     assert len(run("categories", "list").splitlines()) == 12
+
+
+def test_outbox_purge_keeps_recent_and_unsent_messages(run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from lapor.store import outbox
+    from lapor.store.db import make_engine, new_session, transaction
+    from lapor.store.models import Outbox
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    old, recent = datetime.now(UTC) - timedelta(days=40), datetime.now(UTC)
+    with transaction(engine) as session:
+        for key, status, when in (
+            ("a", "sent", old),
+            ("b", "pending", old),
+            ("c", "sent", recent),
+            ("d", "failed", old),
+        ):
+            outbox.enqueue(session, [outbox.OutgoingRow(key, "console", "x", {"text": key})], when)
+            session.execute(
+                Outbox.__table__.update().where(Outbox.key == key).values(status=status)
+            )
+    assert "purged 2 messages" in run("outbox", "purge", "--days", "30")
+    with new_session(engine) as session:
+        assert sorted(session.scalars(select(Outbox.key))) == ["b", "c"]
+    engine.dispose()
