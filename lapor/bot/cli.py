@@ -11,10 +11,12 @@ import sys
 import typer
 from sqlalchemy import func, select
 
+from lapor.bot.clidb import migrated_engine
 from lapor.bot.settings import Settings, SettingsError, load_settings
 from lapor.incentives.cli import heads_app
 from lapor.routing.cli import kelurahan_app
-from lapor.store.db import make_engine, transaction
+from lapor.store.codes import hash_code, new_code
+from lapor.store.db import transaction
 from lapor.store.models import Category
 
 app = typer.Typer(help="lapor: a chat reporting channel for city problems.", no_args_is_help=True)
@@ -130,11 +132,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 def _engine():  # type: ignore[no-untyped-def]
     """The configured database, at the latest schema."""
-    from lapor.store.migrate import upgrade
-
-    url = _settings().database_url
-    upgrade(url)
-    return make_engine(url)
+    return migrated_engine()
 
 
 def _find(session, slug: str) -> Category:  # type: ignore[no-untyped-def]
@@ -228,9 +226,6 @@ contacts_app = typer.Typer(help="Citizens' chat identities: blocking.", no_args_
 app.add_typer(verifiers_app, name="verifiers")
 app.add_typer(contacts_app, name="contacts")
 
-# Easy to read aloud and type on a phone: no 0/O or 1/I/L.
-_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-
 
 def _now():  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
@@ -244,18 +239,13 @@ def kelurahan_invite(
     hours: int = typer.Option(72, help="How long the one-time code stays valid."),
 ) -> None:
     """Make a one-time code that binds a Telegram group to kelurahan CODE."""
-    import secrets
     from datetime import timedelta
 
-    from lapor.handlers.review import hash_code
-    from lapor.store.migrate import upgrade
     from lapor.store.models import GroupInvite, Kelurahan
 
-    settings = _settings()
-    upgrade(settings.database_url)
-    one_time = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+    one_time = new_code()
     now = _now()
-    with transaction(make_engine(settings.database_url)) as session:
+    with transaction(_engine()) as session:
         kelurahan = session.get(Kelurahan, code)
         if kelurahan is None:
             typer.secho(f"no kelurahan {code!r} (see: lapor kelurahan list)", fg="red", err=True)
@@ -397,10 +387,9 @@ def heads_invite(
 ) -> None:
     """One-time link codes for heads, as CSV: hand each head their own line."""
     import csv
-    import secrets
     from datetime import timedelta
 
-    from lapor.handlers.heads import LINK_PREFIX, hash_code
+    from lapor.handlers.heads import LINK_PREFIX
     from lapor.store.models import Head, HeadInvite
 
     settings = _settings()
@@ -429,7 +418,7 @@ def heads_invite(
         if not relink:
             query = query.where(Head.contact_id.is_(None))
         for h in session.scalars(query):
-            code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+            code = new_code()
             expires = now + timedelta(days=days)
             session.add(
                 HeadInvite(

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from lapor.bot.pacing import Pacer
-from lapor.handlers.review import migrate_group
 from lapor.handlers.types import Clock, Outbound
 from lapor.store import outbox
+from lapor.store.chats import migrate_chat
 from lapor.store.db import transaction
-from lapor.store.models import Outbox
 
 log = logging.getLogger(__name__)
 MIN_PAUSE = 0.05
@@ -216,17 +214,7 @@ class Dispatcher:
                     outbox.mark_unreachable(session, o.channel, o.address, o.detail or "")
                 elif o.kind == "migrated":
                     new_address = o.detail or o.address
-                    session.execute(
-                        update(Outbox)
-                        .where(
-                            Outbox.channel == o.channel,
-                            Outbox.address == o.address,
-                            Outbox.status != outbox.SENT,
-                        )
-                        .values(address=new_address)
-                    )
-                    if o.channel == "telegram":
-                        migrate_group(session, o.channel, o.address, new_address)
+                    migrate_chat(session, o.channel, o.address, new_address)
                     outbox.mark_retry(session, o.row_id, f"chat migrated to {new_address}", now)
 
     def _note_due(self, when: datetime) -> None:

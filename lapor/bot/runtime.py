@@ -20,7 +20,7 @@ from lapor.handlers.rooms import Rooms
 from lapor.handlers.types import Clock, Inbound, Outbound, PhotoIn
 from lapor.routing import ensure_demo_registry, load_index
 from lapor.store.db import make_engine, transaction
-from lapor.store.media import BadImage, MediaStore, prepare_photo
+from lapor.store.media import MediaStore, prepare_photo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,6 +157,3 @@ class Runtime:
             self._db.shutdown(wait=True)
             self._db = None
         self.engine.dispose()
-
-
-__all__ = ["BadImage", "Runtime"]

@@ -41,8 +41,12 @@ def create_app(
         )
     if whatsapp is not None:
         routes += [
-            Route("/webhooks/whatsapp", _whatsapp_endpoint(whatsapp), methods=["POST"]),
-            Route("/webhooks/whatsapp/status", _whatsapp_status(whatsapp), methods=["POST"]),
+            Route("/webhooks/whatsapp", _twilio(whatsapp.handle_form, whatsapp), methods=["POST"]),
+            Route(
+                "/webhooks/whatsapp/status",
+                _twilio(whatsapp.record_status, whatsapp),
+                methods=["POST"],
+            ),
             Route("/media/{path:path}", _media(settings, whatsapp.runtime), methods=["GET"]),
         ]
     return Starlette(routes=routes)
@@ -64,26 +68,17 @@ async def _signed_form(request: Request, channel: Any) -> dict[str, str] | None:
     return form
 
 
-def _whatsapp_endpoint(channel: Any):  # type: ignore[no-untyped-def]
+def _twilio(handle: Any, channel: Any):  # type: ignore[no-untyped-def]
+    """A Twilio webhook: 403 unless signed; else `handle(form)`, then empty TwiML.
+
+    Handled before answering: a failure is a 500, and Twilio retries.
+    """
+
     async def endpoint(request: Request) -> Response:
         form = await _signed_form(request, channel)
         if form is None:
             return PlainTextResponse("forbidden", status_code=403)
-        inbound = await channel.to_inbound(form)
-        if inbound is not None:
-            # Stored before answering: a failure here is a 500, and Twilio retries.
-            await channel.runtime.handle(inbound)
-        return Response(EMPTY_TWIML, media_type="text/xml")
-
-    return endpoint
-
-
-def _whatsapp_status(channel: Any):  # type: ignore[no-untyped-def]
-    async def endpoint(request: Request) -> Response:
-        form = await _signed_form(request, channel)
-        if form is None:
-            return PlainTextResponse("forbidden", status_code=403)
-        await channel.record_status(form)
+        await handle(form)
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return endpoint

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from math import asin, cos, radians, sin, sqrt
 from typing import Any
 
 from lapor.handlers import heads, review
@@ -23,11 +22,13 @@ from lapor.handlers.context import (
     joined,
 )
 from lapor.handlers.steps import Step
-from lapor.handlers.texts import LANGUAGES, MONTHS
+from lapor.handlers.texts import CATALOGUE, LANGUAGES, MONTHS
 from lapor.handlers.types import Choice, Inbound, PhotoIn
+from lapor.routing.locate import haversine_m
 from lapor.store import chats
 from lapor.store import reports as report_store
 from lapor.store.lifecycle import ReportKind, status_label
+from lapor.store.media import hamming
 from lapor.store.models import Report
 
 # -- choices and commands ---------------------------------------------------------------------
@@ -349,13 +350,8 @@ def on_category(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def _bad_photo(ctx: Ctx, step: Step, data: dict[str, Any], reason: str) -> Turn:
     known = f"photo.bad.{reason}"
-    reason_text = ctx.t(known) if known in _BAD_REASONS else ctx.t("photo.bad.format")
+    reason_text = ctx.t(known if known in CATALOGUE else "photo.bad.format")
     return _again(ctx, step, data, "photo.bad", reason=reason_text)
-
-
-_BAD_REASONS = frozenset(
-    f"photo.bad.{r}" for r in ("format", "too_large", "bomb", "truncated", "empty", "download")
-)
 
 
 def _add_photos(ctx: Ctx, data: dict[str, Any], photos: tuple[PhotoIn, ...]) -> tuple[int, int]:
@@ -472,8 +468,6 @@ def _to_confirm(ctx: Ctx, data: dict[str, Any]) -> Turn:
 
 def similar_reports(ctx: Ctx, data: dict[str, Any]) -> list[dict[str, Any]]:
     """Up to 3 open laporan: same category within the radius, or a near-identical photo."""
-    from lapor.store.media import hamming
-
     config = ctx.config
     since = ctx.now - timedelta(days=config.similar_days)
     lat, lon = data["location"][0], data["location"][1]
@@ -515,13 +509,10 @@ def similar_reports(ctx: Ctx, data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _metres(lat1: float, lon1: float, lat2: float | None, lon2: float | None) -> float:
-    """Haversine distance; good to a few metres at this scale (geopy is for display)."""
+    """Distance for the radius check (geopy is for figures shown to people)."""
     if lat2 is None or lon2 is None:
         return float("inf")
-    p1, p2 = radians(lat1), radians(lat2)
-    dp, dl = p2 - p1, radians(lon2 - lon1)
-    a = sin(dp / 2) ** 2 + cos(p1) * cos(p2) * sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * asin(sqrt(a))
+    return haversine_m(lat1, lon1, lat2, lon2)
 
 
 def on_similar(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
@@ -790,11 +781,8 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
     if command and command != "unknown":
         return start(ctx, command, step, data)
     if inbound.unsupported:
-        what = (
-            ctx.t(f"unsupported.{inbound.unsupported}")
-            if (f"unsupported.{inbound.unsupported}" in _UNSUPPORTED)
-            else ctx.t("unsupported.other")
-        )
+        kind = f"unsupported.{inbound.unsupported}"
+        what = ctx.t(kind if kind in CATALOGUE else "unsupported.other")
         return _again(ctx, step, data, "unsupported", what=what)
     valid = {c.payload for c in offered}
     if inbound.choice is not None and inbound.choice not in valid:
@@ -802,9 +790,3 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
     text = None if command == "unknown" and step is Step.IDLE else inbound.text
     event = Event(inbound=inbound, choice=choice, command=command, text=text)
     return HANDLERS[step](ctx, event, data)
-
-
-_UNSUPPORTED = frozenset(
-    f"unsupported.{k}"
-    for k in ("sticker", "voice", "video", "audio", "document", "contact", "poll", "other")
-)

@@ -17,7 +17,7 @@ from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
 from lapor.incentives.quota import QuotaRules
 from lapor.store.chats import ContactInfo
-from lapor.store.models import Category
+from lapor.store.models import Category, Head
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,6 @@ class Ctx:
     def is_head(self) -> bool:
         """Whether the sender is a linked RT/RW head (they see "Kuota saya" in the menu)."""
         if self._is_head is None:
-            from lapor.store.models import Head
-
             self._is_head = (
                 self.session.execute(
                     select(Head.id).where(Head.contact_id == self.contact.id).limit(1)

@@ -34,11 +34,6 @@ def _meta(reply: Reply, language: str) -> dict[str, Any]:
     return meta
 
 
-def turn_similar(draft: dict[str, Any]) -> list[dict[str, Any]]:
-    """The similar reports the citizen was shown: the verifiers see them on the card."""
-    return list(draft.get("similar", []))
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -102,14 +97,15 @@ class Core:
         for report_id in turn.created:
             report = session.get(Report, report_id)
             if report is not None:
-                similar = [item["ticket"] for item in turn_similar(data)]
+                # The similar reports the citizen was shown: verifiers see them on the card.
+                similar = [item["ticket"] for item in data.get("similar", [])]
                 replies += review.admin_card(ctx, report, self.rooms, similar)
         return self._send(session, inbound, replies, contact.id, contact.language, now)
 
     def _group(self, session: Session, inbound: Inbound, now: datetime) -> list[Outbound]:
         """The admin chat and kelurahan groups: each member's pending answer is their own."""
         if inbound.migrated_to:
-            review.migrate_group(session, inbound.channel, inbound.address, inbound.migrated_to)
+            chats.migrate_chat(session, inbound.channel, inbound.address, inbound.migrated_to)
             return []
         group = chats.touch_contact(
             session,

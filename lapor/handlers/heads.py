@@ -7,7 +7,6 @@ counted per contact; after a few the contact has to wait, so codes cannot be gue
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -18,22 +17,18 @@ from lapor.handlers.context import Ctx, Reply
 from lapor.handlers.texts import MONTHS, t
 from lapor.incentives.quota import (
     QuotaRules,
-    Standing,
     local_day,
     rupiah,
     standing_for_contact,
     standings,
 )
+from lapor.store.codes import hash_code
 from lapor.store.models import Contact, ContactEvent, Head, HeadInvite, Kelurahan, Outbox
 from lapor.store.outbox import OutgoingRow, enqueue
 
 LINK_PREFIX = "rtrw-"
 WRONG_CODES_ALLOWED = 5
 WRONG_CODE_WINDOW = timedelta(minutes=15)
-
-
-def hash_code(code: str) -> str:
-    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
 def head_of(session: Session, contact_id: int) -> Head | None:
@@ -272,13 +267,3 @@ def _reminder(
         },
     }
     return OutgoingRow(key, contact.channel, contact.address, payload, contact.id)
-
-
-__all__ = [
-    "Standing",
-    "enqueue_daily_reminders",
-    "enqueue_monthly_summaries",
-    "link",
-    "pause",
-    "quota_text",
-]

@@ -11,7 +11,6 @@ rejection reason has a small conversation of their own, addressed "<chat>/<membe
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
 from lapor.store import chats
 from lapor.store import reports as report_store
+from lapor.store.codes import hash_code
 from lapor.store.lifecycle import ReportKind, ReportStatus, status_label
 from lapor.store.models import (
     Category,
@@ -78,26 +78,6 @@ def kelurahan_of_room(session: Session, channel: str, address: str) -> Kelurahan
     if channel == "console" and address.startswith(CONSOLE_GROUP_PREFIX):
         return session.get(Kelurahan, address.removeprefix(CONSOLE_GROUP_PREFIX))
     return None
-
-
-def migrate_group(session: Session, channel: str, old: str, new: str) -> None:
-    """A group became a supergroup (new chat id): it keeps its kelurahan and its reports."""
-    if channel != "telegram":
-        return
-    old_id, new_id = int(old), int(new)
-    session.execute(update(Kelurahan).where(Kelurahan.chat_id == old_id).values(chat_id=new_id))
-    session.execute(
-        update(Report).where(Report.group_chat_id == old_id).values(group_chat_id=new_id)
-    )
-    session.execute(
-        update(Outbox)
-        .where(Outbox.channel == channel, Outbox.address == old, Outbox.status == "pending")
-        .values(address=new)
-    )
-
-
-def hash_code(code: str) -> str:
-    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
 # -- telling citizens ---------------------------------------------------------------------------
@@ -540,17 +520,7 @@ def _admin_action(
         category = next((c for c in ctx.categories if c.slug == extra), None)
         if category is None or report.status not in ("submitted", "verified"):
             return _too_late(ctx, report)
-        ctx.session.execute(
-            update(Report).where(Report.id == report.id).values(category_id=category.id)
-        )
-        report_store.record_event(
-            ctx.session,
-            report,
-            now=ctx.now,
-            actor=_actor(inbound),
-            note=f"category -> {category.slug}",
-        )
-        ctx.session.refresh(report)
+        _amend(ctx, inbound, report, f"category -> {category.slug}", category_id=category.id)
         decision = t(lang, "decision.recategorised", category=category_name(category, lang))
         text = admin_card_text(ctx, report) + t(
             lang, "card.decided", decision=decision, who=_who(inbound)
@@ -592,6 +562,13 @@ def _move(
     return report_store.transition(
         ctx.session, report.id, target, now=ctx.now, actor=_actor(inbound), **kwargs
     )
+
+
+def _amend(ctx: Ctx, inbound: Inbound, report: Report, note: str, **values: Any) -> None:
+    """Change a report without changing its status; the change stays in its history."""
+    ctx.session.execute(update(Report).where(Report.id == report.id).values(**values))
+    report_store.record_event(ctx.session, report, now=ctx.now, actor=_actor(inbound), note=note)
+    ctx.session.refresh(report)
 
 
 def _reject(
@@ -717,17 +694,7 @@ def _admin_answer(
                 (Choice(t(staff(ctx), "cancel"), "cancel"),),
             )
             return MemberTurn("review", member, [again])
-        ctx.session.execute(
-            update(Report).where(Report.id == report.id).values(kelurahan_code=kelurahan.code)
-        )
-        report_store.record_event(
-            ctx.session,
-            report,
-            now=ctx.now,
-            actor=_actor(inbound),
-            note=f"routed to {kelurahan.code}",
-        )
-        ctx.session.refresh(report)
+        _amend(ctx, inbound, report, f"routed to {kelurahan.code}", kelurahan_code=kelurahan.code)
         decision, more = forward(ctx, report, rooms, _actor(inbound))
         ctx.session.refresh(report)
         return MemberTurn(

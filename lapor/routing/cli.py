@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from lapor.routing.locate import DEFAULT_GAP_M, DEFAULT_POINT_CUTOFF_M, Location
 from lapor.routing.registry import RegistryError, import_registry, load_index, parse_registry
-from lapor.store.db import make_engine, new_session
+from lapor.store.db import new_session
 from lapor.store.models import Kelurahan
 
 kelurahan_app = typer.Typer(
@@ -26,16 +26,9 @@ kelurahan_app = typer.Typer(
 
 def _engine() -> Engine:
     """The configured database, migrated to the latest schema before we touch it."""
-    from lapor.bot.settings import SettingsError, load_settings
-    from lapor.store.migrate import upgrade
+    from lapor.bot.clidb import migrated_engine
 
-    try:
-        url = load_settings().database_url
-    except SettingsError as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    upgrade(url)
-    return make_engine(url)
+    return migrated_engine()
 
 
 @kelurahan_app.command("import")

@@ -135,7 +135,8 @@ class Location:
 OUTSIDE = Location(kelurahan=None, how="outside")
 
 
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres: exact enough for search and cut-offs."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
@@ -425,7 +426,7 @@ class _PointIndex:
         at least (d2 - d1) / 2, so only points within d1 + 2 near_m can qualify.
         """
         clat, clon = self.lat[chosen], self.lon[chosen]
-        d1 = _haversine_m(lat, lon, clat, clon)
+        d1 = haversine_m(lat, lon, clat, clon)
         reach = min((d1 + 2.0 * self.near_m) / EARTH_RADIUS_M, math.pi)
         close = np.flatnonzero(dots >= math.cos(reach))
         if close.size <= 1:
@@ -435,8 +436,8 @@ class _PointIndex:
             j = int(self.members[start + k])
             if j == chosen:
                 continue
-            d2 = _haversine_m(lat, lon, self.lat[j], self.lon[j])
-            apart = _haversine_m(clat, clon, self.lat[j], self.lon[j])
+            d2 = haversine_m(lat, lon, self.lat[j], self.lon[j])
+            apart = haversine_m(clat, clon, self.lat[j], self.lon[j])
             border = (d2 * d2 - d1 * d1) / (2.0 * apart) if apart > 0 else 0.0
             if border <= self.near_m:
                 found.append((d2, self.refs[j].code, j))

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from lapor.store.models import Contact, Conversation, InboundReceipt
+from lapor.store.models import Contact, Conversation, InboundReceipt, Kelurahan, Outbox, Report
 
 _contact = Contact.__table__  # type: ignore[attr-defined]
 _conversation = Conversation.__table__  # type: ignore[attr-defined]
@@ -172,4 +172,27 @@ def save_conversation(
         session,
         "conversation_save",
         {"conversation_id": conversation.id, "state": state, "data": data, "updated_at": now},
+    )
+
+
+def migrate_chat(session: Session, channel: str, old: str, new: str) -> None:
+    """A chat got a new address (a Telegram group became a supergroup).
+
+    Its unsent messages follow it, and a kelurahan group keeps its binding and reports.
+    """
+    session.execute(
+        update(Outbox)
+        .where(
+            Outbox.channel == channel,
+            Outbox.address == old,
+            Outbox.status.in_(("pending", "sending", "held")),
+        )
+        .values(address=new)
+    )
+    if channel != "telegram":
+        return
+    old_id, new_id = int(old), int(new)
+    session.execute(update(Kelurahan).where(Kelurahan.chat_id == old_id).values(chat_id=new_id))
+    session.execute(
+        update(Report).where(Report.group_chat_id == old_id).values(group_chat_id=new_id)
     )

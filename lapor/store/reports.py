@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from math import cos, radians
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -246,8 +247,6 @@ def nearby_open(
     limit: int = 50,
 ) -> list[Report]:
     """Open laporan of a category around a point (bounding box; callers refine in metres)."""
-    from math import cos, radians
-
     dlat = radius_m / 111_320.0
     dlon = radius_m / (111_320.0 * max(cos(radians(latitude)), 0.01))
     query = (

@@ -145,6 +145,12 @@ class WhatsAppChannel:
     def signature_ok(self, url: str, form: dict[str, str], signature: str | None) -> bool:
         return bool(signature) and self.validator.validate(url, form, signature)
 
+    async def handle_form(self, form: dict[str, str]) -> None:
+        """A signed inbound form: to the core, if it is an event the core takes."""
+        inbound = await self.to_inbound(form)
+        if inbound is not None:
+            await self.runtime.handle(inbound)
+
     async def to_inbound(self, form: dict[str, str]) -> Inbound | None:
         sender = form.get("From", "")
         sid = form.get("MessageSid") or form.get("SmsMessageSid")
@@ -326,12 +332,12 @@ class WhatsAppSender:
             params.update(self._template_params(message))
         try:
             return await self._create(params)
-        except TwilioRestException as exc:
-            if exc.code == OUTSIDE_WINDOW and inside:
-                # Our clock and WhatsApp's disagree: fall back to the template path.
-                params = {**self._base_params(message.address), **self._template_params(message)}
-                return await self._create_mapped(params)
-            raise _mapped(exc) from exc
+        except HeldError:
+            if not inside or "content_sid" in params:
+                raise
+            # Our clock and WhatsApp's disagree (63016): fall back to the template path.
+            params = {**self._base_params(message.address), **self._template_params(message)}
+            return await self._create(params)
 
     def _base_params(self, address: str) -> dict[str, Any]:
         params: dict[str, Any] = {"to": f"whatsapp:{address}"}
@@ -353,17 +359,12 @@ class WhatsAppSender:
         variables = {str(i): str(v) for i, v in enumerate(template.get("variables", []), 1)}
         return {"content_sid": content_sid, "content_variables": json.dumps(variables)}
 
-    async def _create_mapped(self, params: dict[str, Any]) -> str:
-        try:
-            return await self._create(params)
-        except TwilioRestException as exc:
-            raise _mapped(exc) from exc
-
     async def _create(self, params: dict[str, Any]) -> str:
+        """One REST call (the client is synchronous: in a thread), errors made ours."""
         try:
             created = await asyncio.to_thread(self.client.messages.create, **params)
-        except TwilioRestException:
-            raise
+        except TwilioRestException as exc:
+            raise _mapped(exc) from exc
         except Exception as exc:  # connection refused, timeouts: the network, not the message
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc
         return str(created.sid)
