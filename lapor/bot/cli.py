@@ -12,6 +12,8 @@ import typer
 from sqlalchemy import func, select
 
 from lapor.bot.clidb import migrated_engine
+from lapor.bot.dashboard.cli import staff_app
+from lapor.bot.open311 import open311_app
 from lapor.bot.settings import Settings, SettingsError, load_settings
 from lapor.incentives.cli import heads_app
 from lapor.routing.cli import kelurahan_app
@@ -26,6 +28,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(categories_app, name="categories")
 
 app.add_typer(kelurahan_app, name="kelurahan")
+app.add_typer(staff_app, name="staff")
+app.add_typer(open311_app, name="open311")
 
 
 def _settings() -> Settings:

@@ -67,7 +67,10 @@ async def serve(
             if application is not None:
                 await stack.enter_async_context(application)
                 await _start_telegram(settings, application, webhook, web_only, stack)
-            if webhook or whatsapp_channel is not None or web_only:
+            # The web app serves webhooks, and the dashboard and Open311 for the embedded
+            # default too, so one `lapor run` is a whole installation.
+            dashboard = bool(settings.dashboard_secret())
+            if webhook or whatsapp_channel is not None or web_only or dashboard:
                 telegram = (application.bot, telegram_channel) if webhook and application else None
                 app = create_app(
                     settings, telegram=telegram, whatsapp=whatsapp_channel, runtime=runtime

@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     telegram_group_messages_per_minute: float = Field(default=20, gt=0)
     twilio_messages_per_second: float = Field(default=80, gt=0)
     log_level: str = "INFO"
+    # Monitoring dashboard (/dashboard): the key that signs staff sessions. Without it the
+    # dashboard is not served. Staff accounts: `lapor staff add`.
+    dashboard_secret_key: SecretStr | None = None
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    # Deadlines, in working days (SP4N-LAPOR!: verification within 3 of submission, the
+    # kelurahan's follow-up within 5 of forwarding). Weekends and the public holidays of
+    # HOLIDAY_COUNTRY (the `holidays` library) are not working days.
+    sla_verify_days: float = Field(default=3, gt=0)
+    sla_followup_days: float = Field(default=5, gt=0)
+    sla_check_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    holiday_country: str = Field(default="ID", pattern=r"^[A-Z]{2}$")
+    # Open311 GeoReport v2 (/open311/v2): the jurisdiction_id clients may pass.
+    open311_jurisdiction: str = "jakarta.go.id"
 
     @field_validator(
         "telegram_bot_token",
@@ -90,6 +104,7 @@ class Settings(BaseSettings):
         "twilio_api_base_url",
         "public_base_url",
         "telegram_bot_username",
+        "dashboard_secret_key",
         mode="before",
     )
     @classmethod
@@ -217,6 +232,10 @@ class Settings(BaseSettings):
 
     def token(self) -> str | None:
         return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
+
+    def dashboard_secret(self) -> str | None:
+        key = self.dashboard_secret_key
+        return key.get_secret_value() if key else None
 
     def webhook_secret(self) -> str | None:
         secret = self.telegram_webhook_secret

@@ -1,4 +1,4 @@
-"""The web app: webhooks (Telegram now; WhatsApp and the dashboard later) and a health check."""
+"""The web app: webhooks (Telegram, WhatsApp), the dashboard, Open311, health and metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from lapor.bot.settings import Settings
 
@@ -30,9 +30,13 @@ def create_app(
     """Build the app. `telegram` is (bot, TelegramChannel) when its webhook is served;
     `whatsapp` a WhatsAppChannel when Twilio is configured; with `runtime`, /healthz checks
     the database and the outbox, and /metrics reports them."""
-    routes = [Route("/healthz", _health(runtime), methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", _health(runtime), methods=["GET"])]
     if runtime is not None:
+        from lapor.bot import dashboard, open311
+
         routes.append(Route("/metrics", _metrics(runtime), methods=["GET"]))
+        routes += open311.routes(settings, runtime)
+        routes += dashboard.routes(settings, runtime)
     if telegram is not None:
         from lapor.bot.channels.telegram import webhook_path
 

@@ -103,6 +103,7 @@ class Report(SQLModel, table=True):
         Index("ix_report_reporter_created", "reporter_id", "created_at"),
         # RT/RW standings: every head's counts for a period in one pass.
         Index("ix_report_reporter_kind_created", "reporter_id", "kind", "created_at", "status"),
+        Index("ix_report_open311_token", "open311_token", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -136,6 +137,11 @@ class Report(SQLModel, table=True):
     admin_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     group_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     group_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # Open311 (GeoReport v2): the token handed back to the API client that filed it.
+    open311_token: str | None = Field(default=None, max_length=40)
+    # Deadlines (SP4N-LAPOR!): when a deadline was breached, set once by the scheduler.
+    verify_breached_at: datetime | None = _utc(nullable=True)
+    followup_breached_at: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc(index=True)
     updated_at: datetime = _utc()
 
@@ -342,3 +348,42 @@ class HeadInvite(SQLModel, table=True):
     created_at: datetime = _utc()
     expires_at: datetime = _utc()
     used_at: datetime | None = _utc(nullable=True)
+
+
+class KecamatanChat(SQLModel, table=True):
+    """The Telegram group of a kecamatan office: escalations of its kelurahan go there too."""
+
+    __tablename__ = "kecamatan_chat"
+
+    kecamatan: str = Field(primary_key=True, max_length=100)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chat_title: str | None = Field(default=None, max_length=200)
+    bound_at: datetime = _utc()
+
+
+class Staff(SQLModel, table=True):
+    """A city monitoring account for the dashboard. Passwords are stored as scrypt hashes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=128)
+    password_hash: str = Field(max_length=255)
+    active: bool = True
+    # Repeated wrong passwords lock the account for a while (guessing is slowed down).
+    failed_logins: int = 0
+    locked_until: datetime | None = _utc(nullable=True)
+    last_login_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+
+
+class ApiKey(SQLModel, table=True):
+    """An Open311 client allowed to file reports (`lapor open311 key add`); stored hashed."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    key_hash: str = Field(max_length=64, unique=True)
+    active: bool = True
+    created_at: datetime = _utc()
+    last_used_at: datetime | None = _utc(nullable=True)
