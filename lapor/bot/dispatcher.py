@@ -171,7 +171,12 @@ class Dispatcher:
         except PermanentError as exc:
             return _Outcome(row.id, row.channel, row.address, "failed", str(exc))
         except Exception as exc:  # a bug in a sender must not stop the queue
-            log.exception("sender %s crashed on outbox row %s", row.channel, row.id)
+            log.exception(
+                "sender %s crashed on outbox row %s",
+                row.channel,
+                row.id,
+                extra={"outbox_id": row.id, "channel": row.channel},
+            )
             return _Outcome(row.id, row.channel, row.address, "retry", repr(exc), self.base_delay)
         return _Outcome(row.id, row.channel, row.address, "sent", provider_id)
 
@@ -199,7 +204,12 @@ class Dispatcher:
                     outbox.mark_retry(session, o.row_id, o.detail or "", later)
                     self._note_due(later)
                 elif o.kind in ("retry", "failed"):
-                    log.warning("outbox row %s failed: %s", o.row_id, _scrub(o.detail))
+                    log.warning(
+                        "outbox row %s failed: %s",
+                        o.row_id,
+                        _scrub(o.detail),
+                        extra={"outbox_id": o.row_id, "channel": o.channel},
+                    )
                     outbox.mark_failed(session, o.row_id, o.detail or "")
                 elif o.kind == "held":
                     outbox.hold(session, o.row_id, o.detail or "held")
@@ -209,6 +219,7 @@ class Dispatcher:
                         o.row_id,
                         o.channel,
                         _scrub(o.detail),
+                        extra={"outbox_id": o.row_id, "channel": o.channel},
                     )
                     outbox.mark_failed(session, o.row_id, f"unreachable: {o.detail}")
                     outbox.mark_unreachable(session, o.channel, o.address, o.detail or "")

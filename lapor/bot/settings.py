@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     telegram_group_messages_per_minute: float = Field(default=20, gt=0)
     twilio_messages_per_second: float = Field(default=80, gt=0)
     log_level: str = "INFO"
+    # "json": one object a line with ticket/outbox ids as fields, for a log collector.
+    log_format: str = Field(default="text", pattern=r"^(text|json)$")
     # Monitoring dashboard (/dashboard): the key that signs staff sessions. Without it the
     # dashboard is not served. Staff accounts: `lapor staff add`.
     dashboard_secret_key: SecretStr | None = None

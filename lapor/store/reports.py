@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from math import cos, radians
@@ -29,6 +30,8 @@ from lapor.store.models import (
 )
 from lapor.store.tickets import next_ticket
 from lapor.store.upsert import insert_for
+
+log = logging.getLogger(__name__)
 
 
 def upsert_photo(session: Session, photo: Mapping[str, Any], now: datetime) -> int:
@@ -116,6 +119,13 @@ def create_report(
         )
     )
     session.flush()
+    log.info(
+        "report %s filed: %s on %s",
+        report.ticket,
+        report.kind,
+        report.channel,
+        extra={"ticket": report.ticket, "report_id": report.id, "channel": report.channel},
+    )
     return report
 
 
@@ -176,6 +186,14 @@ def transition(
     )
     session.flush()
     session.refresh(report)
+    log.info(
+        "report %s: %s -> %s by %s",
+        report.ticket,
+        previous,
+        target.value,
+        actor.split(":", 1)[0],
+        extra={"ticket": report.ticket, "report_id": report_id, "status": target.value},
+    )
     return report
 
 
