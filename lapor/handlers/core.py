@@ -102,6 +102,17 @@ class Core:
                 replies += review.admin_card(ctx, report, self.rooms, similar)
         return self._send(session, inbound, replies, contact.id, contact.language, now)
 
+    def filed(
+        self, session: Session, contact: chats.ContactInfo, report: Report, event_id: str
+    ) -> list[Outbound]:
+        """A report filed outside any conversation (the Open311 API): the verifiers get its
+        card as they get a chat report's, queued in the caller's transaction."""
+        now = self.clock()
+        ctx = self._ctx(session, contact, now)
+        replies = review.admin_card(ctx, report, self.rooms, [])
+        event = Inbound(channel=contact.channel, address=contact.address, message_id=event_id)
+        return self._send(session, event, replies, contact.id, contact.language, now)
+
     def _group(self, session: Session, inbound: Inbound, now: datetime) -> list[Outbound]:
         """The admin chat and kelurahan groups: each member's pending answer is their own."""
         if inbound.migrated_to:

@@ -676,7 +676,9 @@ def _admin_answer(
             )
         decision = t(staff(ctx), "decision.blocked", reason=reason)
         replies = _decided(ctx, report, card, decision, _who(inbound), rooms)
-        if contact is not None:
+        # An unreachable contact (blocked the bot; an Open311 reporter has no chat at all)
+        # is not told: the message could never leave the outbox.
+        if contact is not None and contact.reachable:
             replies.append(
                 Reply(
                     t(contact.language, "blocked", reason=f" ({reason})"),

@@ -466,6 +466,19 @@ def test_blocked_reporter_is_told_politely_and_nothing_is_forwarded(world: World
         assert session.scalars(select(ContactEvent.action)).all() == ["block"]
 
 
+def test_blocking_an_unreachable_reporter_queues_nothing_for_them(world: World) -> None:
+    siti = world.citizen()
+    ticket = file(siti)
+    report_id = world.report(ticket).id
+    with transaction(world.engine) as session:
+        contact = session.scalars(select(Contact).where(Contact.address == siti.address)).one()
+        contact.reachable = False  # she blocked the bot after reporting
+    world.press(ADMIN, VERIFIER, f"b:{report_id}")
+    out = world.say(ADMIN, VERIFIER, "Foto tidak pantas")
+    assert "diblokir" in to(out, ADMIN)[0].text.lower()
+    assert to(out, siti.address) == []
+
+
 def test_too_many_reports_in_an_hour_get_a_polite_no(world: World) -> None:
     siti = world.citizen()
     for n in range(5):

@@ -1,0 +1,252 @@
+"""Open311 GeoReport v2: API keys, the API's reporters, and the reports it may show.
+
+What the API shows is decided here, once: a laporan whose reporter chose to make it public.
+Saran, apresiasi and rahasia (non-public) reports never leave this module, not even by
+ticket, and nothing that names a person (contact name, phone, address) is selected.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from lapor.store.chats import ContactInfo
+from lapor.store.codes import hash_code
+from lapor.store.lifecycle import OPEN_STATUSES, ReportKind, ReportStatus
+from lapor.store.models import (
+    ApiKey,
+    Category,
+    Contact,
+    Kelurahan,
+    Photo,
+    Report,
+    ReportPhoto,
+)
+from lapor.store.upsert import insert_for
+
+CHANNEL = "open311"
+# The API's reporters have no chat: status changes must never be queued for them.
+NO_CHAT = "open311: no chat"
+OPEN = "open"
+CLOSED = "closed"
+
+_contact = Contact.__table__  # type: ignore[attr-defined]
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def new_api_key() -> str:
+    """A key for one client. `hash_code` folds case, so 32 random bytes keep ~200 bits."""
+    return secrets.token_urlsafe(32)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def add_key(session: Session, name: str, key: str, now: datetime) -> ApiKey:
+    api_key = ApiKey(name=name[:128], key_hash=hash_code(key), active=True, created_at=now)
+    session.add(api_key)
+    session.flush()
+    return api_key
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_key(session: Session, key_id: int) -> bool:
+    result = session.execute(update(ApiKey).where(ApiKey.id == key_id).values(active=False))
+    return bool(result.rowcount)
+
+
+def active_key_id(session: Session, key: str) -> int | None:
+    """The id of the active key `key`, or None (unknown, revoked or empty)."""
+    if not key.strip():
+        return None
+    return session.execute(
+        select(ApiKey.id).where(ApiKey.key_hash == hash_code(key), ApiKey.active.is_(True))
+    ).scalar()
+
+
+def use_key(session: Session, key_id: int, now: datetime) -> bool:
+    """Record a use; False when the key was revoked meanwhile."""
+    result = session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.active.is_(True)).values(last_used_at=now)
+    )
+    return result.rowcount == 1
+
+
+# -- the API's reporters ------------------------------------------------------------------------
+
+
+def reporter_address(key_id: int, who: str | None) -> str:
+    """One contact per key and person the client names (so verifiers can block one of them)."""
+    return f"key{key_id}:{(who or '').strip() or 'anon'}"[:64]
+
+
+def api_contact(session: Session, address: str, name: str | None, now: datetime) -> ContactInfo:
+    """The contact for an API reporter: created unreachable, and never made reachable.
+
+    Chat contacts become reachable again when they write (`chats.touch_contact`); this one
+    has nowhere to be written to, so `tell_audience` and reminders must always skip it.
+    """
+    insert = insert_for(session, Contact).values(
+        channel=CHANNEL,
+        address=address,
+        name=name[:128] if name else None,
+        language="id",
+        reachable=False,
+        unreachable_reason=NO_CHAT,
+        blocked=False,
+        opted_out=False,
+        created_at=now,
+        last_inbound_at=now,
+    )
+    stmt = insert.on_conflict_do_update(
+        index_elements=["channel", "address"],
+        set_={
+            "last_inbound_at": insert.excluded.last_inbound_at,
+            "name": func.coalesce(insert.excluded.name, _contact.c.name),
+            "reachable": False,
+            "unreachable_reason": NO_CHAT,
+        },
+    ).returning(*_contact.c)
+    return ContactInfo(**session.execute(stmt).one()._asdict())
+
+
+def active_service(session: Session, code: str) -> Category | None:
+    return session.scalars(
+        select(Category).where(Category.slug == code, Category.active.is_(True))
+    ).first()
+
+
+# -- what the API shows -------------------------------------------------------------------------
+
+
+def open311_status(status: str) -> str:
+    """GeoReport has two states: ours are open while someone still has to act."""
+    return OPEN if ReportStatus(status) in OPEN_STATUSES else CLOSED
+
+
+@dataclass(frozen=True)
+class PublicRequest:
+    """A public laporan as the API shows it: no reporter, no chat, no internal ids."""
+
+    ticket: str
+    status: str
+    rejection_reason: str | None
+    duplicate_of: str | None
+    service_code: str | None
+    service_name: str | None
+    note: str | None
+    kelurahan: str | None
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    has_photo: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    """GET requests' filters. `tickets`, when given, overrides the others (as the spec says)."""
+
+    tickets: Sequence[str] = ()
+    service_codes: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = 1000
+
+
+def _public() -> Select:
+    original = aliased(Report)
+    has_photo = exists().where(ReportPhoto.report_id == Report.id)
+    return (
+        select(
+            Report.ticket,
+            Report.status,
+            Report.rejection_reason,
+            original.ticket.label("duplicate_of"),
+            Category.slug.label("service_code"),
+            Category.name_id.label("service_name"),
+            Report.note,
+            Kelurahan.name.label("kelurahan"),
+            Report.location_label.label("address"),
+            Report.latitude,
+            Report.longitude,
+            has_photo.label("has_photo"),
+            Report.created_at,
+            Report.updated_at,
+        )
+        .outerjoin(Category, Category.id == Report.category_id)
+        .outerjoin(Kelurahan, Kelurahan.code == Report.kelurahan_code)
+        .outerjoin(original, original.id == Report.duplicate_of_id)
+        .where(Report.kind == ReportKind.LAPORAN.value, Report.public.is_(True))
+    )
+
+
+def _rows(session: Session, query: Select) -> list[PublicRequest]:
+    return [PublicRequest(**row._asdict()) for row in session.execute(query)]
+
+
+def public_requests(session: Session, q: RequestQuery) -> list[PublicRequest]:
+    """Newest first, at most `q.limit`."""
+    query = _public()
+    if q.tickets:
+        query = query.where(Report.ticket.in_([t.strip().upper() for t in q.tickets]))
+    else:
+        if q.service_codes:
+            query = query.where(Category.slug.in_(list(q.service_codes)))
+        wanted = set(q.statuses)
+        open_values = [s.value for s in OPEN_STATUSES]
+        if wanted == {OPEN}:
+            query = query.where(Report.status.in_(open_values))
+        elif wanted == {CLOSED}:
+            query = query.where(Report.status.not_in(open_values))
+        if q.start is not None:
+            query = query.where(Report.created_at >= q.start)
+        if q.end is not None:
+            query = query.where(Report.created_at <= q.end)
+    query = query.order_by(Report.created_at.desc(), Report.id.desc()).limit(q.limit)
+    return _rows(session, query)
+
+
+def public_request(session: Session, ticket: str) -> PublicRequest | None:
+    found = _rows(session, _public().where(Report.ticket == ticket.strip().upper()))
+    return found[0] if found else None
+
+
+def ticket_for_token(session: Session, token: str) -> str | None:
+    return session.execute(
+        select(Report.ticket).where(
+            Report.open311_token == token,
+            Report.kind == ReportKind.LAPORAN.value,
+            Report.public.is_(True),
+        )
+    ).scalar()
+
+
+def public_photo_path(session: Session, ticket: str) -> str | None:
+    """The stored (EXIF-free) first photo of a public laporan, or None."""
+    return session.execute(
+        select(Photo.path)
+        .join(ReportPhoto, ReportPhoto.photo_id == Photo.id)
+        .join(Report, Report.id == ReportPhoto.report_id)
+        .where(
+            Report.ticket == ticket.strip().upper(),
+            Report.kind == ReportKind.LAPORAN.value,
+            Report.public.is_(True),
+        )
+        .order_by(ReportPhoto.position)
+        .limit(1)
+    ).scalar()
