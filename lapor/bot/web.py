@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections import Counter
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -108,8 +110,14 @@ def _media(settings: Settings, runtime: Any):  # type: ignore[no-untyped-def]
     return endpoint
 
 
+# Send latency is read over the messages sent this recently (queued -> handed over).
+LATENCY_WINDOW = timedelta(minutes=5)
+LATENCY_SAMPLE = 10_000
+
+
 def _outbox_state(runtime: Any) -> dict[str, Any]:
-    from sqlalchemy import func, select
+    """Read from the database, not this process: any worker answers for all dispatchers."""
+    from sqlalchemy import case, func, select
 
     from lapor.store.db import new_session
     from lapor.store.models import Outbox
@@ -124,8 +132,46 @@ def _outbox_state(runtime: Any) -> dict[str, Any]:
                 Outbox.status == "pending", Outbox.next_attempt_at <= now
             )
         ).scalar()
+        recent = session.execute(
+            select(Outbox.created_at, Outbox.sent_at)
+            .where(Outbox.status == "sent", Outbox.sent_at >= now - LATENCY_WINDOW)
+            .order_by(Outbox.sent_at.desc())
+            .limit(LATENCY_SAMPLE)
+        ).all()
+        reason = case(
+            (Outbox.last_error.like("unreachable%"), "unreachable"),
+            (Outbox.attempts >= runtime.settings.dispatch_max_attempts, "retries_exhausted"),
+            else_="rejected",
+        )
+        failed = session.execute(
+            select(Outbox.channel, reason, func.count())
+            .where(Outbox.status == "failed")
+            .group_by(Outbox.channel, reason)
+        ).all()
+        undelivered = session.execute(
+            select(Outbox.channel, Outbox.delivery_error, func.count())
+            .where(Outbox.delivery_status.in_(("failed", "undelivered")))
+            .group_by(Outbox.channel, Outbox.delivery_error)
+        ).all()
     lag = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return {"depth": depth, "lag_seconds": max(lag, 0.0)}
+    latencies = sorted(max((sent - created).total_seconds(), 0.0) for created, sent in recent)
+    failures: Counter[tuple[str, str]] = Counter(
+        {(channel, why): count for channel, why, count in failed}
+    )
+    for channel, code, count in undelivered:
+        failures[(channel, f"delivery_{code or 'unknown'}")] += count
+    return {
+        "depth": depth,
+        "lag_seconds": max(lag, 0.0),
+        "latencies": latencies,
+        "failures": failures,
+    }
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _health(runtime: Any | None):  # type: ignore[no-untyped-def]
@@ -150,7 +196,8 @@ def _health(runtime: Any | None):  # type: ignore[no-untyped-def]
 
 
 def _metrics(runtime: Any):  # type: ignore[no-untyped-def]
-    """Prometheus text format: outbox depth by status, dispatcher lag, handled events."""
+    """Prometheus text format: outbox depth by status, dispatcher lag, send latency,
+    failures by reason, handled events."""
 
     async def endpoint(request: Request) -> Response:
         state = await runtime.run_db(_outbox_state, runtime)
@@ -164,6 +211,22 @@ def _metrics(runtime: Any):  # type: ignore[no-untyped-def]
             "# HELP lapor_outbox_lag_seconds Age of the oldest message due and not yet sent.",
             "# TYPE lapor_outbox_lag_seconds gauge",
             f"lapor_outbox_lag_seconds {state['lag_seconds']:.3f}",
+            "# HELP lapor_send_latency_seconds Queued to handed to the platform, "
+            "messages sent in the last 5 minutes.",
+            "# TYPE lapor_send_latency_seconds summary",
+            *(
+                f'lapor_send_latency_seconds{{quantile="{q}"}} '
+                f"{_quantile(state['latencies'], q):.3f}"
+                for q in (0.5, 0.9, 0.99)
+            ),
+            f"lapor_send_latency_seconds_count {len(state['latencies'])}",
+            "# HELP lapor_outbox_failures Messages that failed, by channel and reason "
+            "(Twilio delivery errors by their code).",
+            "# TYPE lapor_outbox_failures gauge",
+            *(
+                f'lapor_outbox_failures{{channel="{channel}",reason="{reason}"}} {count}'
+                for (channel, reason), count in sorted(state["failures"].items())
+            ),
             "# HELP lapor_inbound_events_total Inbound events handled by this process.",
             "# TYPE lapor_inbound_events_total counter",
             *(
