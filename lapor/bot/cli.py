@@ -16,7 +16,7 @@ from lapor.bot.dashboard.cli import staff_app
 from lapor.bot.open311 import open311_app
 from lapor.bot.settings import Settings, SettingsError, load_settings
 from lapor.incentives.cli import heads_app
-from lapor.routing.cli import kelurahan_app
+from lapor.routing.cli import kecamatan_app, kelurahan_app
 from lapor.store.codes import hash_code, new_code
 from lapor.store.db import transaction
 from lapor.store.models import Category
@@ -28,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(categories_app, name="categories")
 
 app.add_typer(kelurahan_app, name="kelurahan")
+app.add_typer(kecamatan_app, name="kecamatan")
 app.add_typer(staff_app, name="staff")
 app.add_typer(open311_app, name="open311")
 

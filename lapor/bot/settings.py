@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     reports_per_hour: int = Field(default=5, ge=1)
     reports_per_day: int = Field(default=20, ge=1)
     dispatch_max_attempts: int = Field(default=5, ge=1, le=100)
+    # How long a dispatcher owns the messages it claimed. A dispatcher that dies mid-send
+    # leaves them to the others after this; it must be well above one send's time
+    # (PTB's timeouts are 5 s), or a slow send is taken over and goes out twice.
+    dispatch_lease_seconds: float = Field(default=60, ge=1, le=3600)
     # Sending pace (per process): Telegram's documented limits, Twilio's per-sender rate.
     dispatch_pacing: bool = True
     telegram_messages_per_second: float = Field(default=30, gt=0)
@@ -89,6 +93,8 @@ class Settings(BaseSettings):
     sla_followup_days: float = Field(default=5, gt=0)
     sla_check_minutes: int = Field(default=15, ge=1, le=24 * 60)
     holiday_country: str = Field(default="ID", pattern=r"^[A-Z]{2}$")
+    # Cuti bersama (joint leave decreed for civil servants) are days off for the offices.
+    sla_joint_holidays: bool = True
     # Open311 GeoReport v2 (/open311/v2): the jurisdiction_id clients may pass.
     open311_jurisdiction: str = "jakarta.go.id"
 

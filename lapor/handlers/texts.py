@@ -603,6 +603,47 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "mine.header": ("Laporan terakhir Anda:", "Your latest reports:"),
     "mine.line": ("{ticket} · {what} · {status} · {date}", "{ticket} · {what} · {status} · {date}"),
+    # -- deadlines (SP4N-LAPOR!): staff chats, in the deployment's language ---------------------
+    "sla.days": ("{n} hari kerja", "{n} working days"),
+    "sla.day": ("{n} hari kerja", "{n} working day"),
+    "sla.verify.half": (
+        "⏰ Laporan {ticket} ({category}, {place}) menunggu verifikasi sejak {since}, sudah "
+        "{waited}. Batas verifikasi: {deadline}.",
+        "⏰ Report {ticket} ({category}, {place}) has been awaiting verification since {since}, "
+        "{waited} so far. Verification deadline: {deadline}.",
+    ),
+    "sla.verify.breach": (
+        "🚨 Batas verifikasi terlewati: laporan {ticket} ({category}, {place}) menunggu "
+        "verifikasi sejak {since} ({waited}); batasnya {deadline}. Laporan ini ditandai "
+        "terlambat di dasbor.",
+        "🚨 Verification deadline missed: report {ticket} ({category}, {place}) has been "
+        "awaiting verification since {since} ({waited}); the deadline was {deadline}. It is "
+        "marked as late on the dashboard.",
+    ),
+    "sla.followup.half": (
+        "⏰ Laporan {ticket} ({category}, {place}) diteruskan ke grup ini pada {since} dan "
+        "belum diproses, sudah {waited}. Batas tindak lanjut: {deadline}. Tekan 🔧 Proses "
+        "pada kartunya, atau ketik /buka {ticket}.",
+        "⏰ Report {ticket} ({category}, {place}) was sent to this group on {since} and is not "
+        "in progress yet, {waited} so far. Follow-up deadline: {deadline}. Press 🔧 In progress "
+        "on its card, or type /buka {ticket}.",
+    ),
+    "sla.followup.half_admin": (
+        "⏰ Laporan {ticket} ({category}, {place}) diteruskan ke Kel. {kelurahan} pada {since} "
+        "dan belum diproses, sudah {waited}; kelurahan ini tidak punya grup terhubung. Batas "
+        "tindak lanjut: {deadline}.",
+        "⏰ Report {ticket} ({category}, {place}) was sent to Kel. {kelurahan} on {since} and "
+        "is not in progress yet, {waited} so far; this kelurahan has no connected group. "
+        "Follow-up deadline: {deadline}.",
+    ),
+    "sla.followup.breach": (
+        "🚨 Batas tindak lanjut terlewati: laporan {ticket} ({category}, {place}) diteruskan "
+        "ke Kel. {kelurahan} pada {since} dan belum diproses setelah {waited}; batasnya "
+        "{deadline}. Laporan ini ditandai terlambat di dasbor.",
+        "🚨 Follow-up deadline missed: report {ticket} ({category}, {place}) was sent to Kel. "
+        "{kelurahan} on {since} and is not in progress after {waited}; the deadline was "
+        "{deadline}. It is marked as late on the dashboard.",
+    ),
 }
 
 MONTHS = {

@@ -1,4 +1,5 @@
 """`lapor kelurahan ...`: import the registry, try a point, list kelurahan and their groups.
+`lapor kecamatan ...`: bind the kecamatan chats that escalations of missed deadlines go to.
 
 Mounted by `lapor/bot/cli.py`. This is the outermost layer, so it may read the settings
 from `lapor.bot`; the rest of `lapor.routing` must not.
@@ -11,13 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from lapor.routing.locate import DEFAULT_GAP_M, DEFAULT_POINT_CUTOFF_M, Location
 from lapor.routing.registry import RegistryError, import_registry, load_index, parse_registry
 from lapor.store.db import new_session
-from lapor.store.models import Kelurahan
+from lapor.store.models import KecamatanChat, Kelurahan
 
 kelurahan_app = typer.Typer(
     help="The kelurahan registry: where reports are routed.", no_args_is_help=True
@@ -166,3 +168,126 @@ def list_kelurahan(
         if row.chat_id is not None:
             chat = f"{row.chat_title} [{row.chat_id}]" if row.chat_title else str(row.chat_id)
         typer.echo(f"{row.code}  {row.name}  ({row.kecamatan})  {chat}")
+
+
+# -- kecamatan chats ----------------------------------------------------------------------------
+
+kecamatan_app = typer.Typer(
+    help="Kecamatan chats: where missed follow-up deadlines of their kelurahan are escalated.",
+    no_args_is_help=True,
+)
+
+
+def _kecamatan_names(session: Session) -> dict[str, str]:
+    """Every kecamatan of the registry: a loose key (case and spacing) -> its spelling."""
+    names = session.scalars(select(Kelurahan.kecamatan).distinct()).all()
+    return {_loose(name): name for name in names}
+
+
+def _loose(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+def _bound(session: Session, name: str) -> KecamatanChat | None:
+    """The binding of `name`, matched like the registry (case and spacing do not matter)."""
+    key = _loose(name)
+    for row in session.scalars(select(KecamatanChat)):
+        if _loose(row.kecamatan) == key:
+            return row
+    return None
+
+
+@kecamatan_app.command(
+    "bind", context_settings={"ignore_unknown_options": True, "allow_extra_args": False}
+)
+def kecamatan_bind(
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The kecamatan, as in the registry (any case)."
+    ),
+    chat_id: int = typer.Argument(
+        ..., metavar="CHAT_ID", help="The Telegram group's id (negative, e.g. -1001234567890)."
+    ),
+    title: str = typer.Option(None, "--title", help="A name for the group, shown in lists."),
+) -> None:
+    """Send escalations of kecamatan NAME's kelurahan to the Telegram group CHAT_ID too."""
+    if chat_id >= 0:
+        raise typer.BadParameter(
+            "a Telegram group id is negative (e.g. -1001234567890)", param_hint="CHAT_ID"
+        )
+    engine = _engine()
+    try:
+        with new_session(engine) as session:
+            spelling = _kecamatan_names(session).get(_loose(name))
+            if spelling is None:
+                typer.secho(
+                    f"no kecamatan {name!r} in the kelurahan registry (see: lapor kecamatan list)",
+                    fg=typer.colors.RED,
+                    err=True,
+                )
+                raise typer.Exit(1)
+            row = _bound(session, spelling) or KecamatanChat(kecamatan=spelling, chat_id=chat_id)
+            row.kecamatan, row.chat_id = spelling, chat_id
+            row.chat_title = title[:200] if title else None
+            row.bound_at = datetime.now(UTC)
+            session.add(row)
+            kelurahan_group = session.scalars(
+                select(Kelurahan.name).where(Kelurahan.chat_id == chat_id)
+            ).first()
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"Kec. {spelling}: escalations also go to {_chat(chat_id, title)}")
+    if kelurahan_group is not None:
+        typer.secho(
+            f"note: that group is also Kel. {kelurahan_group}'s group", fg=typer.colors.YELLOW
+        )
+
+
+@kecamatan_app.command("unbind")
+def kecamatan_unbind(name: str) -> None:
+    """Stop sending escalations to kecamatan NAME's group (the admin chat still gets them)."""
+    engine = _engine()
+    try:
+        with new_session(engine) as session:
+            row = _bound(session, name)
+            if row is None:
+                typer.secho(f"no chat bound for kecamatan {name!r}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(1)
+            spelling = row.kecamatan
+            session.delete(row)
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"Kec. {spelling}: no group bound")
+
+
+@kecamatan_app.command("list")
+def kecamatan_list() -> None:
+    """Every kecamatan of the registry, its number of kelurahan and its group ("-": none)."""
+    engine = _engine()
+    try:
+        with new_session(engine) as session:
+            counts = session.execute(
+                select(Kelurahan.kecamatan, func.count())
+                .group_by(Kelurahan.kecamatan)
+                .order_by(Kelurahan.kecamatan)
+            ).all()
+            chats = {row.kecamatan: row for row in session.scalars(select(KecamatanChat))}
+    finally:
+        engine.dispose()
+    if not counts and not chats:
+        typer.echo("no kecamatan (import a registry with: lapor kelurahan import FILE)")
+        return
+    for kecamatan, count in counts:
+        chat = chats.pop(kecamatan, None)
+        bound = _chat(chat.chat_id, chat.chat_title) if chat else "-"
+        typer.echo(f"{kecamatan}  ({count} kelurahan)  {bound}")
+    # Bound before a re-import renamed or dropped the kecamatan: escalations cannot reach it.
+    for chat in chats.values():
+        typer.echo(
+            f"{chat.kecamatan}  (not in the registry)  {_chat(chat.chat_id, chat.chat_title)}"
+        )
+
+
+def _chat(chat_id: int, title: str | None) -> str:
+    return f"{title} [{chat_id}]" if title else str(chat_id)
