@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from starlette.testclient import TestClient
+import httpx
 
 from lapor.bot.runtime import Runtime
 from lapor.bot.settings import load_settings
@@ -26,7 +26,7 @@ def _row(key: str, clock, **fields) -> Outbox:  # type: ignore[no-untyped-def]
     return Outbox(**values)
 
 
-def test_metrics_give_send_latency_and_failures_by_reason(db_url, tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_metrics_give_send_latency_and_failures_by_reason(db_url, tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings(
         database_url=db_url, media_dir=tmp_path / "media", dispatch_max_attempts=3
     )
@@ -70,9 +70,10 @@ def test_metrics_give_send_latency_and_failures_by_reason(db_url, tmp_path, cloc
         )
         session.add(_row("due", clock, next_attempt_at=now - timedelta(seconds=42)))
     try:
-        with TestClient(create_app(settings, runtime=runtime)) as client:
-            text = client.get("/metrics").text
-            health = client.get("/healthz").json()
+        transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://lapor") as client:
+            text = (await client.get("/metrics")).text
+            health = (await client.get("/healthz")).json()
     finally:
         runtime.dispose()
     lines = set(text.splitlines())
