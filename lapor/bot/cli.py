@@ -110,8 +110,12 @@ def run() -> None:
 def web(
     host: str = typer.Option(None, help="Listen address (default WEB_HOST)."),
     port: int = typer.Option(None, help="Listen port (default WEB_PORT)."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Worker processes on one port (PostgreSQL for more than one)."
+    ),
+    fd: int = typer.Option(None, hidden=True, help="A listening socket from the supervisor."),
 ) -> None:
-    """Serve the webhooks only (WhatsApp, the Telegram webhook, GET /healthz); never polls."""
+    """Serve the webhooks, the dashboard and Open311 (with /healthz, /metrics); never polls."""
     settings = _settings()
     updates: dict[str, object] = {}
     if host:
@@ -120,11 +124,33 @@ def web(
         updates["web_port"] = port
     settings = settings.model_copy(update=updates)
     _logging(settings)
+    import socket
+
     from lapor.bot.serve import serve
     from lapor.store.migrate import upgrade
 
+    if fd is not None:  # a worker of `--workers N`: the supervisor migrated and bound
+        sock = socket.socket(fileno=fd)
+        asyncio.run(serve(settings, web_only=True, sock=sock))
+        return
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        typer.secho(
+            "--workers needs PostgreSQL: SQLite allows one writer process (use lapor run).",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
     upgrade(settings.database_url)
-    asyncio.run(serve(settings, web_only=True))
+    if workers == 1:
+        asyncio.run(serve(settings, web_only=True))
+        return
+    from lapor.bot.workers import Supervisor, listening_socket, worker_command
+
+    listener = listening_socket(settings.web_host, settings.web_port)
+    logging.getLogger(__name__).info(
+        "lapor web: %s workers on %s:%s", workers, settings.web_host, settings.web_port
+    )
+    raise typer.Exit(Supervisor(listener, workers, worker_command(listener)).run())
 
 
 # -- categories -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from typing import Any
 
 from lapor.bot.runtime import Runtime
@@ -30,6 +31,7 @@ async def serve(
     *,
     web_only: bool = False,
     scheduler: bool = True,
+    sock: socket.socket | None = None,
 ) -> None:
     """Telegram (polling, or its webhook), WhatsApp webhooks and the dispatcher.
 
@@ -75,7 +77,7 @@ async def serve(
                 app = create_app(
                     settings, telegram=telegram, whatsapp=whatsapp_channel, runtime=runtime
                 )
-                await _serve_web(settings, app, stop)
+                await _serve_web(settings, app, stop, sock)
             else:
                 await stop.wait()
     finally:
@@ -124,7 +126,10 @@ async def _start_telegram(
     stack.push_async_callback(stop_polling)
 
 
-async def _serve_web(settings: Settings, app: Any, stop: asyncio.Event) -> None:
+async def _serve_web(
+    settings: Settings, app: Any, stop: asyncio.Event, sock: socket.socket | None = None
+) -> None:
+    """uvicorn until `stop`; on `sock` when a supervisor shares one port among workers."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -132,7 +137,7 @@ async def _serve_web(settings: Settings, app: Any, stop: asyncio.Event) -> None:
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
     log.info("web app (webhooks) on %s:%s", settings.web_host, settings.web_port)
     await stop.wait()
     server.should_exit = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -189,6 +190,8 @@ def _health(runtime: Any | None):  # type: ignore[no-untyped-def]
                 "database": "ok",
                 "outbox_lag_seconds": round(state["lag_seconds"], 3),
                 "outbox": state["depth"],
+                # Which process answered: behind `lapor web --workers N` there are several.
+                "pid": os.getpid(),
             }
         )
 

@@ -10,7 +10,9 @@ import sys
 import time
 
 import httpx
+import pytest
 
+from tests.conftest import POSTGRES_ENV, postgres_url, reset_postgres
 from tests.fakes.twilio_api import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -91,3 +93,80 @@ def test_lapor_web_answers_whatsapp_through_twilio(tmp_path) -> None:  # type: i
                 output, _ = process.communicate()
     assert process.returncode == 0, output
     assert AUTH_TOKEN not in output, "secrets stay out of the logs"
+
+
+def _health(public: str) -> dict | None:
+    try:
+        return httpx.get(f"{public}/healthz", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _pids_answering(public: str, want: int, deadline: float) -> set[int]:
+    """Workers that answered /healthz, asking until `want` distinct ones did."""
+    seen: set[int] = set()
+    while len(seen) < want and time.monotonic() < deadline:
+        body = _health(public)
+        if body and body.get("database") == "ok":
+            seen.add(body["pid"])
+        else:
+            time.sleep(0.2)
+    return seen
+
+
+def test_lapor_web_workers_share_a_port_and_a_killed_worker_is_replaced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = postgres_url()
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: several web workers need PostgreSQL")
+    reset_postgres(url)
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))},
+        "DATABASE_URL": url,
+        "MEDIA_DIR": str(tmp_path / "media"),
+    }
+    command = [sys.executable, "-m", "lapor.bot.cli", "web", "--port", str(port)]
+    supervisor = subprocess.Popen(
+        [*command, "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first = _pids_answering(public, 2, time.monotonic() + 60)
+        assert len(first) == 2, "two worker processes answer on one port"
+        victim = sorted(first)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now_serving = _pids_answering(public, 2, time.monotonic() + 10)
+            if len(now_serving) == 2 and victim not in now_serving:
+                break
+            assert time.monotonic() < deadline, f"worker {victim} was not replaced"
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        try:
+            output, _ = supervisor.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
+            output, _ = supervisor.communicate()
+    assert supervisor.returncode == 0, output
+    assert "exited with -9" in output
+    assert _health(public) is None, "the workers stopped with the supervisor"
+
+
+def test_lapor_web_refuses_several_workers_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lapor.bot.cli", "web", "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "PostgreSQL" in result.stderr
