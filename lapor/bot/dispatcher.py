@@ -69,6 +69,9 @@ class MigratedError(SendError):
 
 
 class Sender(Protocol):
+    """Sends one outbox message. A sender whose message can take several platform calls
+    may also define `calls(message) -> int`, so the pacer counts each of them."""
+
     channel: str
 
     async def send(self, message: Outbound) -> str | None:
@@ -86,6 +89,32 @@ class _Outcome:
     delay: float = 0.0
 
 
+class _Recorder:
+    """Records sends while the batch goes on: one commit at a time, each taking every send
+    that completed while the previous one ran (a group commit)."""
+
+    def __init__(self, record: Callable[[list[_Outcome]], Awaitable[object]]) -> None:
+        self._record = record
+        self._queue: list[_Outcome] = []
+        self._task: asyncio.Future[None] | None = None
+
+    def add(self, outcome: _Outcome) -> None:
+        self._queue.append(outcome)
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self._queue:
+            sent, self._queue = self._queue, []
+            await self._record(sent)
+        # Only on success: after a failed commit the rest waits for the lease (re-sent).
+        self._task = None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._task
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -98,6 +127,7 @@ class Dispatcher:
         base_delay: float = 2.0,
         to_thread: Callable[..., Awaitable[object]] | None = None,
         pacer: Pacer | None = None,
+        lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self.engine = engine
         self.senders = senders
@@ -107,6 +137,7 @@ class Dispatcher:
         self.base_delay = base_delay
         self._to_thread = to_thread or asyncio.to_thread
         self.pacer = pacer
+        self.lease = lease
         self.wake = asyncio.Event()
         # When the earliest message this dispatcher put off becomes due.
         self._soonest: datetime | None = None
@@ -114,21 +145,48 @@ class Dispatcher:
     def _claim(self) -> list[outbox.Claimed]:
         with transaction(self.engine) as session:
             return outbox.claim_due(
-                session, self.clock(), limit=self.batch_size, channels=list(self.senders)
+                session,
+                self.clock(),
+                limit=self.batch_size,
+                lease=self.lease,
+                channels=list(self.senders),
             )
 
     async def run_once(self) -> int:
-        """Claim one batch, send it in order, record every outcome. Returns the batch size."""
+        """Claim one batch, send it in order, record every outcome. Returns the batch size.
+
+        A send is recorded as soon as it is known, in commits that overlap the next sends,
+        not at the end of the batch: a crash re-sends only what was in flight, and a sent
+        row is no longer `sending` when a slow batch outlives its lease.
+        """
+        claimed_at = self.clock()
         rows = await self._to_thread(self._claim)
         if not rows:
             return 0
+        # Past half the lease another dispatcher may soon take these rows over (it cannot
+        # tell a slow batch from a dead one): what is not sent by then goes back, unsent.
+        give_back_at = claimed_at + self.lease / 2
+        recorder = _Recorder(lambda sent: self._to_thread(self._record_sent, sent))
+        try:
+            outcomes = await self._send_batch(rows, recorder, give_back_at)
+        finally:
+            await recorder.close()
+        if outcomes:
+            await self._to_thread(self._record, outcomes, {r.id: r.attempts for r in rows})
+        return len(rows)
+
+    async def _send_batch(
+        self, rows: list[outbox.Claimed], recorder: _Recorder, give_back_at: datetime
+    ) -> list[_Outcome]:
+        """Send in order; sent rows go to `recorder`, every other outcome is returned."""
         outcomes: list[_Outcome] = []
         held: set[tuple[str, str]] = set()
         full: dict[str, float] = {}  # channels whose overall window is full, and for how long
         for row in rows:
             chat = (row.channel, row.address)
-            if chat in held:
-                # An earlier message to this chat must go first: keep the order.
+            if chat in held or self.clock() >= give_back_at:
+                # An earlier message to this chat must go first (keep the order), or the
+                # lease is half gone.
                 outcomes.append(_Outcome(row.id, row.channel, row.address, "released"))
                 continue
             if row.channel in full:
@@ -137,7 +195,11 @@ class Dispatcher:
                     _Outcome(row.id, row.channel, row.address, "later", None, full[row.channel])
                 )
                 continue
-            wait = self.pacer.reserve(row.channel, row.address) if self.pacer else 0.0
+            message = Outbound.from_payload(row.channel, row.address, row.payload, key=row.key)
+            sender = self.senders[row.channel]
+            calls = getattr(sender, "calls", None)
+            sends = calls(message) if calls is not None else 1
+            wait = self.pacer.reserve(row.channel, row.address, sends) if self.pacer else 0.0
             if wait > 0 and self.pacer is not None:
                 overall = self.pacer.overall_wait(row.channel)
                 if overall > 0:
@@ -147,20 +209,27 @@ class Dispatcher:
                 held.add(chat)
                 outcomes.append(_Outcome(row.id, row.channel, row.address, "later", None, wait))
                 continue
-            outcome = await self._send(row)
-            if outcome.kind != "sent":
-                held.add(chat)
+            outcome = await self._send(row, message)
+            if outcome.kind == "sent":
+                recorder.add(outcome)
+                continue
+            held.add(chat)
             outcomes.append(outcome)
-        await self._to_thread(self._record, outcomes, {r.id: r.attempts for r in rows})
-        return len(rows)
+        return outcomes
 
-    async def _send(self, row: outbox.Claimed) -> _Outcome:
-        message = Outbound.from_payload(row.channel, row.address, row.payload, key=row.key)
+    async def _send(self, row: outbox.Claimed, message: Outbound) -> _Outcome:
         sender = self.senders[row.channel]
         try:
             provider_id = await sender.send(message)
         except TransientError as exc:
-            delay = exc.retry_after or self.base_delay * 2 ** max(row.attempts - 1, 0)
+            if exc.retry_after:
+                # The platform's flood control (Telegram's 429): "later", not a failure. Put
+                # off untried like the pacer does; counted as an attempt, a backlog longer than
+                # max_attempts windows would be given up (pacing off, or two processes).
+                return _Outcome(
+                    row.id, row.channel, row.address, "later", str(exc), exc.retry_after
+                )
+            delay = self.base_delay * 2 ** max(row.attempts - 1, 0)
             return _Outcome(row.id, row.channel, row.address, "retry", str(exc), delay)
         except UnreachableError as exc:
             return _Outcome(row.id, row.channel, row.address, "unreachable", str(exc))
@@ -179,6 +248,10 @@ class Dispatcher:
             )
             return _Outcome(row.id, row.channel, row.address, "retry", repr(exc), self.base_delay)
         return _Outcome(row.id, row.channel, row.address, "sent", provider_id)
+
+    def _record_sent(self, sent: list[_Outcome]) -> None:
+        with transaction(self.engine) as session:
+            outbox.mark_sent_many(session, [(o.row_id, o.detail) for o in sent], self.clock())
 
     def _record(self, outcomes: list[_Outcome], attempts: dict[int, int]) -> None:
         now = self.clock()

@@ -56,16 +56,18 @@ class _Window:
         self.rate = rate
         self.times: deque[float] = deque()
 
-    def wait(self, now: float) -> float:
-        """Seconds until one more send fits in the window (0: now)."""
+    def wait(self, now: float, sends: int = 1) -> float:
+        """Seconds until `sends` more sends fit in the window (0: now)."""
         while self.times and self.times[0] <= now - self.rate.seconds:
             self.times.popleft()
-        if len(self.times) < self.rate.count:
+        sends = min(sends, self.rate.count)
+        excess = len(self.times) + sends - self.rate.count
+        if excess <= 0:
             return 0.0
-        return self.times[0] + self.rate.seconds - now
+        return self.times[excess - 1] + self.rate.seconds - now
 
-    def take(self, now: float) -> None:
-        self.times.append(now)
+    def take(self, now: float, sends: int = 1) -> None:
+        self.times.extend([now] * sends)
 
 
 class Pacer:
@@ -87,8 +89,12 @@ class Pacer:
             return 0.0
         return self._window((channel, ""), limits.overall).wait(self.seconds())
 
-    def reserve(self, channel: str, address: str) -> float:
-        """Take a send slot for (channel, address), or say how many seconds to wait."""
+    def reserve(self, channel: str, address: str, sends: int = 1) -> float:
+        """Take `sends` slots for (channel, address), or say how many seconds to wait.
+
+        A message may be more than one platform call (a Telegram card with its pin is a
+        location and then the card): each call counts against the platform's limits.
+        """
         limits = self.limits.get(channel)
         if limits is None:
             return 0.0
@@ -100,9 +106,9 @@ class Pacer:
         chat_rate = limits.group_chat if address.startswith("-") else limits.private_chat
         if chat_rate is not None:
             windows.append(self._window((channel, address), chat_rate))
-        wait = max((w.wait(now) for w in windows), default=0.0)
+        wait = max((w.wait(now, sends) for w in windows), default=0.0)
         if wait <= 0:
             for window in windows:
-                window.take(now)
+                window.take(now, sends)
             return 0.0
         return wait

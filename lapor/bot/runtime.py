@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -97,6 +98,7 @@ class Runtime:
                 self.senders,
                 self.clock,
                 max_attempts=self.settings.dispatch_max_attempts,
+                lease=timedelta(seconds=self.settings.dispatch_lease_seconds),
                 to_thread=self.run_db,
                 pacer=self._pacer(),
             )

@@ -30,6 +30,17 @@ class ClockedSender:
         return str(len(self.sent))
 
 
+def test_a_message_of_two_calls_takes_two_slots() -> None:
+    now = [0.0]
+    pacer = Pacer({"telegram": telegram_limits()}, lambda: now[0])
+    for _ in range(9):  # nine cards with a pin: eighteen calls of the group's twenty a minute
+        assert pacer.reserve("telegram", GROUP, sends=2) == 0.0
+    assert pacer.reserve("telegram", GROUP, sends=2) == 0.0  # calls 19 and 20
+    wait = pacer.reserve("telegram", GROUP, sends=2)
+    assert wait == 60.0, "the 21st and 22nd call wait for the first two to leave the window"
+    assert pacer.reserve("telegram", GROUP) == 60.0
+
+
 def test_a_bucket_allows_its_burst_then_its_rate() -> None:
     now = [0.0]
     pacer = Pacer({"telegram": telegram_limits()}, lambda: now[0])

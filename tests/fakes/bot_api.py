@@ -13,6 +13,17 @@ It records every API call, answers with realistic JSON that PTB parses into its 
 request), serves file downloads registered with :meth:`FakeBotAPI.add_file` and injects failures
 with :meth:`FakeBotAPI.fail_next`.
 
+Opt-in flood limits (``FakeBotAPI(limits=TelegramLimits())`` or :meth:`FakeBotAPI.enforce_limits`):
+sliding windows over the accepted message-creating calls (``LIMITED_METHODS``), measured on the
+fake's own clock (``time.monotonic`` unless ``clock=`` is given): by default 30 in any 1 s per
+bot, 3 in any 3 s per private chat (one a second, a short burst tolerated) and 20 in any 60 s
+per group (chat id < 0). A call past a limit is answered like Telegram does, HTTP 429
+``{"ok":false,"error_code":429,"description":"Too Many Requests: retry after N",
+"parameters":{"retry_after":N}}`` with N the whole seconds until the window has room (at least
+1); it is recorded (``error_code=429``, ``retry_after=N``), counted (:attr:`FakeBotAPI.throttled`)
+and not delivered. Windows can be scaled down (``TelegramLimits(group_chat=Limit(20, 2.0))``) so
+tests run in seconds. Without limits nothing is refused.
+
 How PTB encodes requests (22.x): every call is a POST with a *form* body, never JSON.
 Without uploads it is ``application/x-www-form-urlencoded``; with an ``InputFile`` it is
 ``multipart/form-data``. Plain ``str`` values are sent as is; everything else (ints, bools,
@@ -30,9 +41,11 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +58,16 @@ from starlette.routing import Route
 
 from tests.fakes.loopback import LoopbackServer
 
-__all__ = ["TEXT_FIELDS", "Call", "FakeBotAPI", "UpdateFactory"]
+__all__ = [
+    "LIMITED_METHODS",
+    "TEXT_FIELDS",
+    "Call",
+    "Delivered",
+    "FakeBotAPI",
+    "Limit",
+    "TelegramLimits",
+    "UpdateFactory",
+]
 
 JSON = dict[str, Any]
 
@@ -111,6 +133,29 @@ TEXT_FIELDS = frozenset(
 #: Methods whose successful calls :meth:`FakeBotAPI.sent_messages` returns.
 SEND_METHODS = ("sendMessage", "sendPhoto", "sendLocation", "sendVenue", "sendDocument")
 
+#: Methods that put a message in a chat: what Telegram's flood limits count (one per call, an
+#: album included). Edits, chat actions, callback answers and getters are exempt: Telegram does
+#: not document limits for them. Lapor's pacer counts every outbox row, edits too, so exempting
+#: edits here only makes the fake more lenient for them, never stricter than the pacer.
+LIMITED_METHODS = frozenset(
+    m.lower()
+    for m in (
+        *SEND_METHODS,
+        "sendMediaGroup",
+        "sendAnimation",
+        "sendAudio",
+        "sendVideo",
+        "sendVideoNote",
+        "sendVoice",
+        "sendSticker",
+        "sendContact",
+        "sendPoll",
+        "sendDice",
+        "copyMessage",
+        "forwardMessage",
+    )
+)
+
 _TRUE_METHODS = frozenset(
     m.lower()
     for m in (
@@ -142,14 +187,75 @@ _PARAM_RE = re.compile(r'([\w*-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))')
 class Call:
     """One API call received by the fake.
 
-    ``error_code`` is the HTTP status of an injected failure (``fail_next``) or of an error
-    answer (unknown file_id, wrong token), ``None`` when the call succeeded.
+    ``error_code`` is the HTTP status of an injected failure (``fail_next``), of a call refused
+    by the flood limits (429) or of an error answer (unknown file_id, wrong token), ``None``
+    when the call succeeded. ``retry_after`` is set on every 429 answer; ``at`` is when the
+    call arrived, on the fake's clock.
     """
 
     method: str
     params: dict[str, Any]
     chat_id: int | str | None
     error_code: int | None = field(default=None, compare=False)
+    retry_after: int | None = field(default=None, compare=False)
+    at: float = field(default=0.0, compare=False)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``count`` accepted calls in any ``seconds`` long window."""
+
+    count: int
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.seconds <= 0:
+            raise ValueError(f"a limit needs count >= 1 and seconds > 0, not {self}")
+
+
+@dataclass(frozen=True)
+class TelegramLimits:
+    """Telegram's flood limits, as the fake enforces them (``None``: that limit is off).
+
+    The numbers are Telegram's documented ones: about 30 messages a second per bot, one a
+    second per private chat with short bursts tolerated (modelled as 3 in any 3 s, as
+    ``bench/dispatch.py`` does), 20 a minute per group. Real-time tests scale the windows
+    down, e.g. ``TelegramLimits(group_chat=Limit(20, 2.0))``.
+    """
+
+    overall: Limit | None = Limit(30, 1.0)
+    private_chat: Limit | None = Limit(3, 3.0)
+    group_chat: Limit | None = Limit(20, 60.0)
+    methods: frozenset[str] = LIMITED_METHODS  # lower case
+    #: Seconds a call may beat a window and still be accepted (0: exact). A client's pacer
+    #: stamps a send before the request travels, the fake when it arrives, and two requests
+    #: do not travel equally fast (a few ms on loopback): a send paced exactly at the limit
+    #: can arrive a hair early.
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.jitter < 0:
+            raise ValueError("jitter must not be negative")
+
+    def for_chat(self, chat_id: int | str | None) -> Limit | None:
+        """The per-chat limit: groups, supergroups (negative ids) and ``@channel`` names are
+        not private chats."""
+        if isinstance(chat_id, int) and chat_id > 0:
+            return self.private_chat
+        if chat_id is None:
+            return None
+        return self.group_chat
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One message the fake accepted and put in a chat (see :meth:`FakeBotAPI.delivered`)."""
+
+    method: str
+    chat_id: int | str | None
+    message_id: int
+    text: str | None  # the text or caption
+    at: float
 
 
 @dataclass
@@ -168,6 +274,31 @@ class _StoredFile:
     file_unique_id: str
     file_path: str
     content: bytes
+
+
+class _Windows:
+    """Sliding logs of accepted call times per scope: exact at any instant."""
+
+    def __init__(self) -> None:
+        self._times: dict[object, deque[float]] = {}
+
+    def clear(self) -> None:
+        self._times.clear()
+
+    def wait(self, scope: object, limit: Limit, now: float, jitter: float = 0.0) -> float:
+        """Seconds until one more call fits in the scope's window (0: it fits now)."""
+        times = self._times.get(scope)
+        if not times:
+            return 0.0
+        seconds = limit.seconds - jitter
+        while times and times[0] <= now - seconds:  # half-open: [t, t + seconds)
+            times.popleft()
+        if len(times) < limit.count:
+            return 0.0
+        return times[-limit.count] + seconds - now
+
+    def take(self, scope: object, now: float) -> None:
+        self._times.setdefault(scope, deque()).append(now)
 
 
 class _ApiError(Exception):
@@ -316,6 +447,9 @@ class FakeBotAPI:
         token: str = "123456:TEST-token",
         bot_id: int = 123456,
         username: str = "lapor_test_bot",
+        *,
+        limits: TelegramLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
         self.bot_id = bot_id
@@ -338,6 +472,11 @@ class FakeBotAPI:
         self._message_ids = itertools.count(1)
         self._file_seq = itertools.count(1)
         self._webhook_url = ""
+        self.clock = clock
+        self._limits = limits
+        self._windows = _Windows()
+        self._throttled = 0
+        self._delivered: dict[int | str | None, list[Delivered]] = {}
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._update_event: asyncio.Event | None = None
@@ -420,6 +559,31 @@ class FakeBotAPI:
             and c.error_code is None
             and (chat_id is None or c.chat_id == chat_id)
         ]
+
+    @property
+    def limits(self) -> TelegramLimits | None:
+        return self._limits
+
+    @property
+    def throttled(self) -> int:
+        """How many calls the flood limits refused with 429 (``fail_next`` ones not counted)."""
+        with self._lock:
+            return self._throttled
+
+    def delivered(self, chat_id: int | str | None = None) -> list[Delivered]:
+        """Messages accepted into one chat, in the order the chat got them (all chats, in
+        arrival order, without ``chat_id``). Refused calls never appear here."""
+        with self._lock:
+            if chat_id is not None:
+                return list(self._delivered.get(chat_id, ()))
+            return sorted(
+                (d for log in self._delivered.values() for d in log), key=lambda d: d.message_id
+            )
+
+    def delivered_by_chat(self) -> dict[int | str | None, list[Delivered]]:
+        """The per-chat logs of delivered messages (copies)."""
+        with self._lock:
+            return {chat: list(log) for chat, log in self._delivered.items()}
 
     def _summary(self) -> str:
         calls = self.calls
@@ -523,10 +687,21 @@ class FakeBotAPI:
                 _FailRule(method.lower(), kind, chat_id, times, retry_after, migrate_to_chat_id)
             )
 
-    def reset(self) -> None:
-        """Forget calls, downloads, failure rules, pending updates, sent messages and the
-        webhook. Files stay; update_id and message_id keep increasing."""
+    def enforce_limits(self, limits: TelegramLimits | None) -> None:
+        """Turn the flood limits on (or change them), or off with ``None``. Starts with empty
+        windows."""
         with self._lock:
+            self._limits = limits
+            self._windows.clear()
+
+    def reset(self) -> None:
+        """Forget calls, downloads, failure rules, pending updates, sent messages, the
+        delivered log, the limits' windows and 429 count, and the webhook. Files and the
+        limits themselves stay; update_id and message_id keep increasing."""
+        with self._lock:
+            self._windows.clear()
+            self._throttled = 0
+            self._delivered.clear()
             self._calls.clear()
             self._downloads.clear()
             self._rules.clear()
@@ -550,7 +725,7 @@ class FakeBotAPI:
             params = await _parse_params(request)
         except _ApiError as err:
             return self._error_response(err)
-        call = Call(method=method, params=params, chat_id=_chat_id_of(params))
+        call = Call(method=method, params=params, chat_id=_chat_id_of(params), at=self.clock())
         lower = method.lower()
         with self._lock:
             self._calls.append(call)
@@ -562,11 +737,59 @@ class FakeBotAPI:
                 result: Any = await self._get_updates(params)
             else:
                 with self._lock:
+                    # Check, deliver and count under one lock: concurrent calls cannot
+                    # both take the last slot of a window.
+                    scopes = self._check_limits(lower, call)
                     result = self._dispatch(lower, params, call.chat_id)
+                    for scope in scopes:
+                        self._windows.take(scope, call.at)
+                    self._log_delivery(lower, call, result)
         except _ApiError as err:
             call.error_code = err.status
+            if err.parameters and "retry_after" in err.parameters:
+                call.retry_after = err.parameters["retry_after"]
             return self._error_response(err)
         return _json_response(200, {"ok": True, "result": result})
+
+    def _check_limits(self, method: str, call: Call) -> list[object]:
+        """The windows the call counts in, or 429 when one of them is full (lock held)."""
+        limits = self._limits
+        if limits is None or method not in limits.methods:
+            return []
+        checks: list[tuple[object, Limit]] = []
+        if limits.overall is not None:
+            checks.append(("bot", limits.overall))
+        chat_limit = limits.for_chat(call.chat_id)
+        if chat_limit is not None:
+            checks.append((("chat", call.chat_id), chat_limit))
+        wait = max(
+            (self._windows.wait(scope, lim, call.at, limits.jitter) for scope, lim in checks),
+            default=0.0,
+        )
+        if wait > 0:
+            self._throttled += 1
+            # Telegram says whole seconds, never 0; rounded up, so retrying after it works.
+            retry_after = max(1, math.ceil(wait - 1e-9))
+            raise _ApiError(
+                429,
+                f"Too Many Requests: retry after {retry_after}",
+                {"retry_after": retry_after},
+            )
+        return [scope for scope, _ in checks]
+
+    def _log_delivery(self, method: str, call: Call, result: Any) -> None:
+        if method not in LIMITED_METHODS:
+            return
+        messages = result if isinstance(result, list) else [result]
+        for msg in messages:
+            if not isinstance(msg, dict) or "message_id" not in msg:
+                continue
+            text = msg.get("text", msg.get("caption"))
+            if method == "copymessage":
+                text = None
+            self._delivered.setdefault(call.chat_id, []).append(
+                Delivered(call.method, call.chat_id, msg["message_id"], text, call.at)
+            )
 
     async def _file_endpoint(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:

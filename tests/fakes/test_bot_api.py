@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -13,7 +14,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMedia
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from tests.fakes.bot_api import Call, FakeBotAPI, UpdateFactory
+from tests.fakes.bot_api import Call, FakeBotAPI, Limit, TelegramLimits, UpdateFactory
 
 USER_ID = UpdateFactory.USER["id"]
 
@@ -342,3 +343,211 @@ async def test_application_polling_replies(fake: FakeBotAPI) -> None:
     assert "deleteWebhook" in methods
     assert "getUpdates" in methods
     assert fake.sent_messages(USER_ID)[0]["text"] == "diterima: jalan rusak"
+
+
+# -- opt-in flood limits -------------------------------------------------------------------------
+
+GROUP_ID = UpdateFactory.GROUP_CHAT_ID
+
+
+class ManualClock:
+    """The fake's clock, moved by the test: windows measured exactly, nothing sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def limited_server() -> Iterator[FakeBotAPI]:
+    with FakeBotAPI(limits=TelegramLimits(), clock=ManualClock()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def limited(limited_server: FakeBotAPI, monkeypatch: pytest.MonkeyPatch) -> FakeBotAPI:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta
+    limited_server.reset()
+    limited_server.enforce_limits(TelegramLimits())  # whatever the last test set
+    return limited_server
+
+
+@pytest.fixture
+async def limited_bot(limited: FakeBotAPI) -> AsyncIterator[Bot]:
+    async with Bot(limited.token, base_url=limited.base_url) as b:
+        yield b
+
+
+def _advance(fake: FakeBotAPI, seconds: float) -> None:
+    assert isinstance(fake.clock, ManualClock)
+    fake.clock.now += seconds
+
+
+async def _refused(bot: Bot, chat_id: int, text: str = "x") -> int:
+    """Send and expect a 429; returns its retry_after in seconds."""
+    with pytest.raises(RetryAfter) as info:
+        await bot.send_message(chat_id, text)
+    assert isinstance(info.value.retry_after, dtm.timedelta)
+    return int(info.value.retry_after.total_seconds())
+
+
+async def test_limits_are_off_by_default(bot: Bot, fake: FakeBotAPI) -> None:
+    for i in range(40):  # past every default limit, to one chat, at once
+        await bot.send_message(USER_ID, f"m{i}")
+    assert fake.limits is None and fake.throttled == 0
+    assert [c.error_code for c in fake.calls_to("sendMessage")] == [None] * 40
+    assert [d.text for d in fake.delivered(USER_ID)] == [f"m{i}" for i in range(40)]
+
+
+async def test_a_private_chat_gets_its_burst_then_429_until_the_window_frees(
+    limited_bot: Bot, limited: FakeBotAPI
+) -> None:
+    for i in range(3):  # at 0, 0.2 and 0.4 s
+        await limited_bot.send_message(USER_ID, f"m{i}")
+        _advance(limited, 0.2)
+    assert await _refused(limited_bot, USER_ID, "m3") == 3  # 2.4 s until m0 leaves: 3
+    await limited_bot.send_message(42, "another chat is not affected")
+    _advance(limited, 2.3)
+    assert await _refused(limited_bot, USER_ID, "m3") == 1, "0.1 s left: rounded up to 1"
+    _advance(limited, 0.1)  # 3 s after m0: it left the window
+    await limited_bot.send_message(USER_ID, "m3")
+    assert await _refused(limited_bot, USER_ID, "m4") == 1, "m1 leaves 0.2 s later"
+
+    assert limited.throttled == 3
+    assert [d.text for d in limited.delivered(USER_ID)] == ["m0", "m1", "m2", "m3"]
+    assert [m["text"] for m in limited.sent_messages(USER_ID)] == ["m0", "m1", "m2", "m3"]
+    calls = [
+        (c.params["text"], c.error_code, c.retry_after) for c in limited.calls_to("sendMessage")
+    ]
+    assert [c for c in calls if c[1] == 429] == [("m3", 429, 3), ("m3", 429, 1), ("m4", 429, 1)]
+
+
+async def test_a_429_is_shaped_like_telegrams(limited: FakeBotAPI) -> None:
+    url = f"{limited.base_url}{limited.token}/sendMessage"
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):
+            assert (await client.post(url, data={"chat_id": "5", "text": "x"})).status_code == 200
+        res = await client.post(url, data={"chat_id": "5", "text": "x"})
+    assert res.status_code == 429
+    assert res.json() == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 3",
+        "parameters": {"retry_after": 3},
+    }
+
+
+async def test_a_group_gets_20_a_minute(limited_bot: Bot, limited: FakeBotAPI) -> None:
+    for i in range(20):
+        await limited_bot.send_message(GROUP_ID, f"g{i}")
+        _advance(limited, 0.1)
+    assert await _refused(limited_bot, GROUP_ID) == 58  # the first left at 60 s, 2 s gone
+    await limited_bot.send_message(USER_ID, "a private chat is not affected")
+    _advance(limited, 58.0)  # exactly 60 s after the first
+    await limited_bot.send_message(GROUP_ID, "g20")
+    assert await _refused(limited_bot, GROUP_ID) == 1, "the second leaves 0.1 s later"
+    _advance(limited, 0.1)
+    await limited_bot.send_message(GROUP_ID, "g21")
+    assert [d.text for d in limited.delivered(GROUP_ID)] == [f"g{i}" for i in range(22)]
+    assert limited.throttled == 2
+
+
+async def test_the_bot_gets_30_a_second_over_all_chats(
+    limited_bot: Bot, limited: FakeBotAPI
+) -> None:
+    for i in range(30):
+        await limited_bot.send_message(1000 + i, "one each")
+    assert await _refused(limited_bot, 2000) == 1
+    assert await _refused(limited_bot, GROUP_ID) == 1
+    _advance(limited, 0.999)
+    assert await _refused(limited_bot, 2000) == 1
+    _advance(limited, 0.001)
+    await limited_bot.send_message(2000, "a new second")
+    await limited_bot.send_photo(GROUP_ID, "AgACexisting", caption="photos count too")
+    await limited_bot.send_location(GROUP_ID, latitude=-6.2, longitude=106.8)
+    assert len(limited.delivered()) == 33 and limited.throttled == 3
+
+
+async def test_edits_are_exempt_unless_listed(limited_bot: Bot, limited: FakeBotAPI) -> None:
+    for i in range(3):
+        await limited_bot.send_message(USER_ID, f"m{i}")
+    for _ in range(5):
+        await limited_bot.edit_message_text("edited", chat_id=USER_ID, message_id=1)
+        await limited_bot.send_chat_action(USER_ID, "typing")
+    assert limited.throttled == 0
+    assert len(limited.delivered(USER_ID)) == 3, "edits deliver no new message"
+
+    limited.enforce_limits(
+        TelegramLimits(methods=frozenset({"sendmessage", "editmessagetext"}), overall=None)
+    )
+    for _ in range(3):
+        await limited_bot.edit_message_text("edited", chat_id=USER_ID, message_id=1)
+    with pytest.raises(RetryAfter):
+        await limited_bot.send_message(USER_ID, "edits used the window")
+
+
+async def test_concurrent_calls_cannot_share_the_last_slot(limited: FakeBotAPI) -> None:
+    url = f"{limited.base_url}{limited.token}/sendMessage"
+    async with httpx.AsyncClient() as client:
+        answers = await asyncio.gather(
+            *(client.post(url, data={"chat_id": "77", "text": str(i)}) for i in range(12))
+        )
+    assert sorted(a.status_code for a in answers) == [200] * 3 + [429] * 9
+    assert len(limited.delivered(77)) == 3 and limited.throttled == 9
+
+
+async def test_scripted_failures_come_first_and_take_no_slot(
+    limited_bot: Bot, limited: FakeBotAPI
+) -> None:
+    limited.fail_next("sendMessage", "retry_after", retry_after=9)
+    assert await _refused(limited_bot, USER_ID) == 9
+    for i in range(3):
+        await limited_bot.send_message(USER_ID, f"m{i}")
+    assert limited.throttled == 0, "a scripted 429 is not the limits' doing"
+    assert limited.calls_to("sendMessage")[0].retry_after == 9
+
+
+async def test_limits_with_the_real_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an injected clock: refused, then accepted once retry_after has passed."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    limits = TelegramLimits(overall=Limit(2, 0.5), private_chat=None, group_chat=None)
+    with FakeBotAPI(limits=limits) as fake:
+        async with Bot(fake.token, base_url=fake.base_url) as bot:
+            await bot.send_message(USER_ID, "a")
+            await bot.send_message(GROUP_ID, "b")
+            refused_at = time.monotonic()
+            assert await _refused(bot, USER_ID, "c") == 1, "at least one whole second"
+            await asyncio.sleep(max(0.0, refused_at + 1.0 - time.monotonic()))
+            await bot.send_message(USER_ID, "c")
+        call_times = [c.at for c in fake.calls_to("sendMessage")]
+    assert fake.throttled == 1
+    assert call_times == sorted(call_times)
+    assert call_times[-1] - call_times[2] >= 1.0 - 0.01
+    assert [d.text for d in fake.delivered(USER_ID)] == ["a", "c"]
+
+
+async def test_jitter_forgives_a_call_that_beats_the_window_by_a_hair(
+    limited_bot: Bot, limited: FakeBotAPI
+) -> None:
+    limited.enforce_limits(TelegramLimits(overall=Limit(1, 1.0), jitter=0.02))
+    await limited_bot.send_message(USER_ID, "a")
+    _advance(limited, 0.99)
+    await limited_bot.send_message(42, "b")  # 10 ms early: forgiven
+    _advance(limited, 0.97)
+    assert await _refused(limited_bot, 43) == 1, "30 ms early is not"
+    limited.enforce_limits(TelegramLimits(overall=Limit(1, 1.0)))
+    _advance(limited, 10)
+    await limited_bot.send_message(USER_ID, "c")
+    _advance(limited, 0.99)
+    assert await _refused(limited_bot, 42) == 1, "without jitter the window is exact"
+
+
+def test_limits_reject_nonsense() -> None:
+    with pytest.raises(ValueError):
+        Limit(0, 1.0)
+    with pytest.raises(ValueError):
+        Limit(1, 0.0)
+    with pytest.raises(ValueError):
+        TelegramLimits(jitter=-0.1)
