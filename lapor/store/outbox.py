@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 from sqlmodel import Session
 
 from lapor.store.models import Contact, Outbox
@@ -80,9 +82,16 @@ def _statements(dialect: str) -> dict[str, Any]:
         and_(c.status == PENDING, c.next_attempt_at <= bindparam("now")),
         and_(c.status == SENDING, c.lease_until <= bindparam("now")),
     )
+    channel: Any = c.channel
+    if dialect == "sqlite":
+        # SQLite's planner (no statistics) drives the claim by an equality on the first
+        # column of ix_outbox_chat: with one channel that walks every row ever sent
+        # (100,000 sent rows: 190 ms per claim, on every message's path). The unary +
+        # takes the channel off the index, so ix_outbox_due finds the due rows (< 1 ms).
+        channel = UnaryExpression(c.channel, operator=custom_op("+"), type_=c.channel.type)
     claim = (
         select(c.id, c.key, c.channel, c.address, c.payload, c.attempts)
-        .where(due, ~blocked, c.channel.in_(bindparam("channels", expanding=True)))
+        .where(due, ~blocked, channel.in_(bindparam("channels", expanding=True)))
         .order_by(c.id)
         .limit(bindparam("limit"))
     )
