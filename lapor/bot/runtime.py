@@ -63,7 +63,7 @@ class Runtime:
         cls, settings: Settings, clock: Clock = utc_now, *, console: bool = False
     ) -> Runtime:
         """Build everything once. `console` lets one terminal play every role offline."""
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, sqlite_cache_mb=settings.sqlite_cache_mb)
         with transaction(engine) as session:
             if console:
                 # Out of the box the console routes to a made-up demo registry; a real

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(default="sqlite:///lapor.db")
+    # SQLite's page cache per connection, in MB.
+    sqlite_cache_mb: int = Field(default=8, ge=1, le=4096)
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str | None = None
     telegram_file_base_url: str | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy import UniqueConstraint as Unique
 from sqlmodel import Field, SQLModel
 
@@ -187,6 +187,16 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_chat", "channel", "address", "id"),
+        # /metrics: send latency over the last minutes, and the few undelivered messages,
+        # without reading every message ever sent.
+        Index("ix_outbox_sent_at", "sent_at"),
+        Index(
+            "ix_outbox_undelivered",
+            "channel",
+            "delivery_error",
+            sqlite_where=text("delivery_status IN ('failed', 'undelivered')"),
+            postgresql_where=text("delivery_status IN ('failed', 'undelivered')"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
