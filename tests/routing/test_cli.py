@@ -7,29 +7,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+import typer
 
 from lapor.routing import DEMO_REGISTRY, parse_registry
 from lapor.routing.cli import kelurahan_app
 from lapor.store.db import make_engine, transaction
 from lapor.store.models import Kelurahan
 from tests.routing import JAKARTA_CSV, JAKARTA_GEOJSON, needs_data
-
-Run = Callable[..., str]
+from tests.routing.conftest import Run
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Run:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> str:
-        result = runner.invoke(kelurahan_app, list(args))
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return invoke
+def run(invoker: Callable[[typer.Typer], Run]) -> Run:
+    return invoker(kelurahan_app)
 
 
 def _field(output: str, name: str) -> str:

@@ -7,30 +7,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from lapor.bot.cli import app
 from lapor.routing import DEMO_REGISTRY
 from lapor.store.db import make_engine, new_session, transaction
 from lapor.store.models import KecamatanChat
-
-Run = Callable[..., str]
+from tests.routing.conftest import Run
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Run:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> str:
-        # Through the whole `lapor` app: the group must be registered there.
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return invoke
+def run(invoker: Callable[[typer.Typer], Run]) -> Run:
+    # Through the whole `lapor` app: the group must be registered there.
+    return invoker(app)
 
 
 def _bound(tmp_path: Path) -> list[tuple[str, int, str | None]]:
