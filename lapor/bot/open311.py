@@ -16,6 +16,7 @@ Every endpoint answers in JSON or XML (the suffix decides); errors use the spec'
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import math
@@ -277,13 +278,33 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-async def fetch_media(url: str) -> bytes:
-    """The client's photo: http(s) only, 10 s in all, 10 MB at most, status 200."""
+async def _public_host(request: httpx.Request) -> None:
+    """Refuse a media_url (or a redirect) that leads into our own network.
+
+    The server fetches what a client names: without this an API key could make it read
+    internal services (server-side request forgery). Checked at every hop, on the
+    addresses the name resolves to now.
+    """
+    host = request.url.host
+    port = request.url.port or (443 if request.url.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
+    except OSError:
+        raise Open311Error(400, "media_url could not be fetched: unknown host") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise Open311Error(400, "media_url points at a private or local address")
+
+
+async def fetch_media(url: str, allow_private: bool = False) -> bytes:
+    """The client's photo: http(s) only, public addresses only (unless `allow_private`),
+    10 s in all, 10 MB at most, status 200."""
     if not url.startswith(("http://", "https://")):
         raise Open311Error(400, "media_url must be an http or https URL")
     try:
         async with asyncio.timeout(MEDIA_TIMEOUT_S):
-            return await _download(url)
+            return await _download(url, allow_private)
     except TimeoutError:
         raise Open311Error(400, "media_url could not be fetched: timed out") from None
     except httpx.HTTPError as exc:
@@ -291,9 +312,12 @@ async def fetch_media(url: str) -> bytes:
         raise Open311Error(400, f"media_url could not be fetched: {detail}") from None
 
 
-async def _download(url: str) -> bytes:
+async def _download(url: str, allow_private: bool) -> bytes:
+    hooks = {} if allow_private else {"request": [_public_host]}
     async with (
-        httpx.AsyncClient(timeout=MEDIA_TIMEOUT_S, follow_redirects=True) as client,
+        httpx.AsyncClient(
+            timeout=MEDIA_TIMEOUT_S, follow_redirects=True, max_redirects=3, event_hooks=hooks
+        ) as client,
         client.stream("GET", url) as response,
     ):
         if response.status_code != 200:
@@ -494,7 +518,7 @@ class Api:
 
         if not url:
             raise Open311Error(400, "media_url is required: every report needs a photo")
-        raw = await fetch_media(url)
+        raw = await fetch_media(url, self.settings.open311_media_private)
         try:
             return await self.runtime.accept_photo(raw, source_key=None)
         except BadImage as exc:

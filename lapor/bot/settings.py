@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     sla_joint_holidays: bool = True
     # Open311 GeoReport v2 (/open311/v2): the jurisdiction_id clients may pass.
     open311_jurisdiction: str = "jakarta.go.id"
+    # Fetch a client's media_url from private or local addresses too (an intranet
+    # deployment); off by default so an API key cannot reach internal services.
+    open311_media_private: bool = False
 
     @field_validator(
         "telegram_bot_token",

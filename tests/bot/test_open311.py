@@ -117,6 +117,7 @@ def settings(db_url: str, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
         media_dir=tmp_path / "media",
         telegram_admin_chat_id=int(ADMIN),
         open311_jurisdiction=JURISDICTION,
+        open311_media_private=True,  # the photos are served on loopback
     )
 
 
@@ -652,6 +653,25 @@ def test_bad_posts_are_refused_and_create_nothing(
             [(code, description)] = xml_errors(response)
             error = {"code": int(code), "description": description}
         assert error["code"] == status_code and says in error["description"]
+    assert _rows(engine) == before
+
+
+def test_media_on_a_private_address_is_refused_by_default(
+    settings: Settings, runtime: Runtime, key: str, photos: str, engine: Engine
+) -> None:
+    guarded = settings.model_copy(update={"open311_media_private": False})
+    server = LoopbackServer(create_app(guarded, runtime=runtime), "lapor-web-guarded")
+    server.start()
+    try:
+        before = _rows(engine)
+        response = httpx.post(
+            f"http://127.0.0.1:{server.port}/open311/v2/requests.json",
+            data=form(key, photos),
+        )
+    finally:
+        server.stop()
+    assert response.status_code == 400, response.text
+    assert "private or local address" in response.json()[0]["description"]
     assert _rows(engine) == before
 
 
