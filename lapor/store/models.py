@@ -177,6 +177,11 @@ class ReportEvent(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+# Outbox rows not yet handed over (the partial index's condition, literally, so that
+# planners can match the queries that repeat it).
+UNSENT = "status IN ('pending', 'sending')"
+
+
 class Outbox(SQLModel, table=True):
     """A message waiting to be sent, or the record of one that was.
 
@@ -190,6 +195,16 @@ class Outbox(SQLModel, table=True):
         # /metrics: send latency over the last minutes, and the few undelivered messages,
         # without reading every message ever sent.
         Index("ix_outbox_sent_at", "sent_at"),
+        # Per-chat order: "is an earlier message to this chat still unsent?" reads only the
+        # few unsent rows, not every message the chat was ever sent.
+        Index(
+            "ix_outbox_unsent_chat",
+            "channel",
+            "address",
+            "id",
+            sqlite_where=text(UNSENT),
+            postgresql_where=text(UNSENT),
+        ),
         Index(
             "ix_outbox_undelivered",
             "channel",
