@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -107,3 +108,38 @@ async def test_only_channels_with_a_sender_are_claimed(engine, clock) -> None:  
     assert await dispatcher.drain() == 0
     with new_session(engine) as session:
         assert session.scalars(select(Outbox.status)).one() == "pending"
+
+
+class SlowSender:
+    """A platform that takes a while to answer; records what is in flight at once."""
+
+    channel = "console"
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, int] = {}
+        self.most_at_once = 0
+        self.most_per_chat = 0
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, message: Outbound) -> str | None:
+        self.in_flight[message.address] = self.in_flight.get(message.address, 0) + 1
+        self.most_at_once = max(self.most_at_once, sum(self.in_flight.values()))
+        self.most_per_chat = max(self.most_per_chat, self.in_flight[message.address])
+        await asyncio.sleep(0.01)  # the round trip
+        self.in_flight[message.address] -= 1
+        self.sent.append((message.address, message.text))
+        return None
+
+
+async def test_different_chats_are_sent_at_once_each_in_its_order(engine, clock) -> None:  # type: ignore[no-untyped-def]
+    sender = SlowSender()
+    dispatcher = Dispatcher(engine, {"console": sender}, clock, concurrency=4)
+    messages = [(f"chat{c}", f"chat{c}-{n}") for n in range(3) for c in range(10)]
+    _queue(engine, clock, *messages)
+    await dispatcher.drain()
+    assert sorted(sender.sent) == sorted(messages)
+    assert sender.most_at_once == 4, "up to `concurrency` sends in flight, to different chats"
+    assert sender.most_per_chat == 1, "never two to one chat at once"
+    for c in range(10):
+        mine = [text for address, text in sender.sent if address == f"chat{c}"]
+        assert mine == [f"chat{c}-{n}" for n in range(3)]

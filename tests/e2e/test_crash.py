@@ -641,7 +641,9 @@ async def test_each_send_is_recorded_while_the_batch_goes_on(engine, clock) -> N
     """A dispatcher killed mid-batch re-sends what was in flight, not the whole batch so far."""
     sender = SlowSender(engine, clock)
     _queue(engine, clock, 5)
-    assert await Dispatcher(engine, {"console": sender}, clock).run_once() == 5
+    # One send at a time, so each one can see whether the ones before it were recorded.
+    dispatcher = Dispatcher(engine, {"console": sender}, clock, concurrency=1)
+    assert await dispatcher.run_once() == 5
     assert sender.sent == ["m0", "m1", "m2", "m3", "m4"]
     assert sender.unrecorded_before == [[], [], [], [], []]
     with new_session(engine) as session:
@@ -653,7 +655,9 @@ async def test_a_batch_outliving_half_its_lease_gives_the_rest_back(engine, cloc
     a slow batch stops sending before that can happen, and gives the rest back unsent."""
     sender = SlowSender(engine, clock, advance=3)  # every send takes 3 s of the clock
     _queue(engine, clock, 5)
-    dispatcher = Dispatcher(engine, {"console": sender}, clock, lease=timedelta(seconds=10))
+    dispatcher = Dispatcher(
+        engine, {"console": sender}, clock, lease=timedelta(seconds=10), concurrency=1
+    )
     await dispatcher.run_once()
     assert sender.sent == ["m0", "m1"], "sends start only in the first half of the lease"
     with new_session(engine) as session:
