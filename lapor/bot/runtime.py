@@ -99,6 +99,7 @@ class Runtime:
                 self.clock,
                 max_attempts=self.settings.dispatch_max_attempts,
                 lease=timedelta(seconds=self.settings.dispatch_lease_seconds),
+                concurrency=self.settings.dispatch_concurrency,
                 to_thread=self.run_db,
                 pacer=self._pacer(),
             )

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # leaves them to the others after this; it must be well above one send's time
     # (PTB's timeouts are 5 s), or a slow send is taken over and goes out twice.
     dispatch_lease_seconds: float = Field(default=60, ge=1, le=3600)
+    # Sends in flight at once per dispatcher, to different chats (each chat stays in order).
+    dispatch_concurrency: int = Field(default=16, ge=1, le=256)
     # Sending pace (per process): Telegram's documented limits, Twilio's per-sender rate.
     dispatch_pacing: bool = True
     telegram_messages_per_second: float = Field(default=30, gt=0)
