@@ -290,13 +290,15 @@ class Dispatcher:
             )
             outbox.release(session, [o.row_id for o in outcomes if o.kind == "released"], now)
             # Put off by the pace: one statement per due time, not one per message.
-            later: dict[float, list[int]] = {}
+            # A platform's "too many requests" is kept as the row's last error: throttling
+            # shows in the outbox even though it costs no attempt.
+            later: dict[tuple[float, str | None], list[int]] = {}
             for o in outcomes:
                 if o.kind == "later":
-                    later.setdefault(round(o.delay, 3), []).append(o.row_id)
-            for delay, ids in later.items():
+                    later.setdefault((round(o.delay, 3), o.detail), []).append(o.row_id)
+            for (delay, error), ids in later.items():
                 due = now + timedelta(seconds=delay)
-                outbox.release(session, ids, due)
+                outbox.release(session, ids, due, error=error)
                 self._note_due(due)
             for o in outcomes:
                 if o.kind in ("sent", "released", "later"):

@@ -237,20 +237,21 @@ def next_due(session: Session, channels: Sequence[str]) -> datetime | None:
     ).scalar()
 
 
-def release(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+def release(
+    session: Session, row_ids: Sequence[int], now: datetime, error: str | None = None
+) -> None:
     """Give claimed rows back untried, due at `now` (an earlier message to the same chat
-    failed, or the platform's pace asks to wait)."""
+    failed, or the platform's pace asks to wait); `error` is what the platform said."""
     if row_ids:
-        session.execute(
-            update(Outbox)
-            .where(Outbox.id.in_(row_ids))
-            .values(
-                status=PENDING,
-                attempts=Outbox.attempts - 1,
-                lease_until=None,
-                next_attempt_at=now,
-            )
-        )
+        values: dict[str, Any] = {
+            "status": PENDING,
+            "attempts": Outbox.attempts - 1,
+            "lease_until": None,
+            "next_attempt_at": now,
+        }
+        if error:
+            values["last_error"] = error[:2000]
+        session.execute(update(Outbox).where(Outbox.id.in_(row_ids)).values(**values))
 
 
 def hold(session: Session, row_id: int, reason: str) -> None:

@@ -365,15 +365,20 @@ async def test_opted_out_recipient_becomes_unreachable(
         assert row.status == "failed" and "21610" in (row.last_error or "")
 
 
-@pytest.mark.parametrize(("code", "status"), [(20429, 429), (20500, 500)])
+@pytest.mark.parametrize(
+    ("code", "status", "attempts"),
+    # A rate limit costs no attempt (a burst must not use them up); a 5xx does.
+    [(20429, 429, 0), (20500, 500, 1)],
+)
 async def test_rate_limits_and_server_errors_are_retried(
-    rig: WhatsAppRig, twilio: FakeTwilioAPI, clock, code: int, status: int
+    rig: WhatsAppRig, twilio: FakeTwilioAPI, clock, code: int, status: int, attempts: int
 ) -> None:  # type: ignore[no-untyped-def]
     twilio.fail_next(code, status=status)
     await rig.say(InboundFactory().text("halo"))
     with new_session(rig.runtime.engine) as session:
         row = session.scalars(select(Outbox)).one()
         assert row.status == "pending" and str(code) in (row.last_error or "")
+        assert row.attempts == attempts
     clock.advance(seconds=30)
     await rig.runtime.dispatcher.drain()
     assert len(twilio.sent_to(USER, accepted_only=True)) == 1

@@ -370,12 +370,19 @@ class WhatsAppSender:
         return str(created.sid)
 
 
+TWILIO_RETRY_AFTER_S = 1.0
+
+
 def _mapped(exc: TwilioRestException) -> Exception:
     detail = f"twilio {exc.code} (HTTP {exc.status}): {exc.msg}"
     if exc.code == OPTED_OUT:
         return UnreachableError(detail)
     if exc.code == OUTSIDE_WINDOW:
         return HeldError(detail)
-    if exc.status == 429 or exc.status >= 500:
+    if exc.status == 429:
+        # Twilio's "too many requests" (20429) says no when to retry: a second, untried,
+        # like Telegram's flood control, so a burst never uses up a message's attempts.
+        return TransientError(detail, retry_after=TWILIO_RETRY_AFTER_S)
+    if exc.status >= 500:
         return TransientError(detail)
     return PermanentError(detail)
