@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import signal
+import subprocess
 from typing import Any
 
 from sqlalchemy import select
@@ -101,3 +103,17 @@ class Chat:
             self.choose("dup:new")
         self.choose("confirm:yes")
         return self.said.split("tiket ")[1].split(".")[0] if "tiket " in self.said else ""
+
+
+def stop_process(process: subprocess.Popen[str], timeout: float = 20) -> str:
+    """Stop a `lapor` command the way an operator does (SIGTERM); its output.
+
+    Killed only if it does not stop in time, so a test sees both its exit code and its logs.
+    """
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output

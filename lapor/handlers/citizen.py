@@ -22,7 +22,7 @@ from lapor.handlers.context import (
     joined,
 )
 from lapor.handlers.steps import Step
-from lapor.handlers.texts import CATALOGUE, LANGUAGES, MONTHS
+from lapor.handlers.texts import CATALOGUE, LANGUAGES, day_text
 from lapor.handlers.types import Choice, Inbound, PhotoIn
 from lapor.routing.locate import haversine_m
 from lapor.store import chats
@@ -295,7 +295,7 @@ def my_reports(ctx: Ctx) -> Reply:
     for report, category in rows:
         what = category_name(category, ctx.lang) if category else ctx.t(f"kind.{report.kind}")
         local = report.created_at.astimezone(ctx.config.timezone)
-        date = f"{local.day} {MONTHS[ctx.lang][local.month - 1]} {local.year}"
+        date = day_text(local.date(), ctx.lang)
         lines.append(
             ctx.t(
                 "mine.line",

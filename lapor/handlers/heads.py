@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from lapor.handlers.context import Ctx, Reply
-from lapor.handlers.texts import MONTHS, t
+from lapor.handlers.texts import month_name, t
 from lapor.incentives.quota import (
     QuotaRules,
     local_day,
@@ -231,8 +231,7 @@ def enqueue_monthly_summaries(session: Session, rules: QuotaRules, now: datetime
         contact = contacts.get(s.contact_id)
         if contact is None:
             continue
-        names = MONTHS["en" if contact.language == "en" else "id"]
-        month = f"{names[last_day.month - 1]} {last_day.year}"
+        month = f"{month_name(last_day.month, contact.language)} {last_day.year}"
         text = t(
             contact.language,
             "reminder.monthly",

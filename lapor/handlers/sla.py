@@ -35,7 +35,7 @@ from sqlmodel import Session
 from lapor.handlers.heads import in_quiet_hours
 from lapor.handlers.review import CONSOLE_GROUP_PREFIX
 from lapor.handlers.rooms import Rooms
-from lapor.handlers.texts import MONTHS, t
+from lapor.handlers.texts import day_text, t
 from lapor.handlers.types import Outbound
 from lapor.store.lifecycle import ReportKind, ReportStatus
 from lapor.store.models import Category, KecamatanChat, Kelurahan, Outbox, Report, ReportEvent
@@ -421,8 +421,7 @@ def _text(key: str, d: _Due, now: datetime, config: SlaConfig, **values: object)
 def when(moment: datetime, timezone: ZoneInfo, lang: str) -> str:
     """'3 Des 2026 10:00 WIB': staff read local time with its zone's name."""
     local = moment.astimezone(timezone)
-    month = MONTHS["en" if lang == "en" else "id"][local.month - 1]
-    return f"{local.day} {month} {local.year} {local:%H:%M} {local.tzname()}"
+    return f"{day_text(local.date(), lang)} {local:%H:%M} {local.tzname()}"
 
 
 def working_days_text(days: float, lang: str) -> str:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 LANGUAGES = ("id", "en")
 
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -650,6 +652,21 @@ MONTHS = {
     "id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
     "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
 }
+
+
+def month_name(month: int, language: str) -> str:
+    """'Des': the month's short name (English when asked, Indonesian otherwise)."""
+    return MONTHS["en" if language == "en" else "id"][month - 1]
+
+
+def day_text(day: date, language: str) -> str:
+    """'3 Des 2026'."""
+    return f"{day.day} {month_name(day.month, language)} {day.year}"
+
+
+def thousands(value: int) -> str:
+    """'1.234': Indonesian thousands separators."""
+    return f"{value:,}".replace(",", ".")
 
 
 def t(language: str, key: str, **values: object) -> str:

@@ -73,9 +73,10 @@ def _statements(dialect: str) -> dict[str, Any]:
             index_elements=["channel", "address"],
             set_={
                 "last_inbound_at": excluded.last_inbound_at,
-                # A user who writes to us again has unblocked the bot.
-                "reachable": True,
-                "unreachable_reason": None,
+                # A user who writes to us again has unblocked the bot (a contact with no
+                # chat at all, an Open311 reporter, stays unreachable).
+                "reachable": excluded.reachable,
+                "unreachable_reason": excluded.unreachable_reason,
                 "name": func.coalesce(excluded.name, c.name),
                 "telegram_id": func.coalesce(excluded.telegram_id, c.telegram_id),
             },
@@ -112,8 +113,13 @@ def touch_contact(
     language: str,
     name: str | None = None,
     telegram_id: int | None = None,
+    no_chat: str | None = None,
 ) -> ContactInfo:
-    """The contact for (channel, address), created on first contact; marks it reachable."""
+    """The contact for (channel, address), created on first contact; marks it reachable.
+
+    `no_chat` says why a contact can never be written to (an API reporter): it is kept
+    unreachable, so nothing is ever queued for it.
+    """
     row = _run(
         session,
         "contact",
@@ -123,8 +129,8 @@ def touch_contact(
             "telegram_id": telegram_id,
             "name": name[:128] if name else None,
             "language": language,
-            "reachable": True,
-            "unreachable_reason": None,
+            "reachable": no_chat is None,
+            "unreachable_reason": no_chat,
             "blocked": False,
             "blocked_reason": None,
             "opted_out": False,

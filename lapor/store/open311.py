@@ -12,31 +12,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from lapor.store.chats import ContactInfo
+from lapor.store.chats import ContactInfo, touch_contact
 from lapor.store.codes import hash_code
 from lapor.store.lifecycle import OPEN_STATUSES, ReportKind, ReportStatus
 from lapor.store.models import (
     ApiKey,
     Category,
-    Contact,
     Kelurahan,
     Photo,
     Report,
     ReportPhoto,
 )
-from lapor.store.upsert import insert_for
 
 CHANNEL = "open311"
 # The API's reporters have no chat: status changes must never be queued for them.
 NO_CHAT = "open311: no chat"
 OPEN = "open"
 CLOSED = "closed"
-
-_contact = Contact.__table__  # type: ignore[attr-defined]
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -93,33 +89,17 @@ def reporter_address(key_id: int, who: str | None) -> str:
 
 
 def api_contact(session: Session, address: str, name: str | None, now: datetime) -> ContactInfo:
-    """The contact for an API reporter: created unreachable, and never made reachable.
-
-    Chat contacts become reachable again when they write (`chats.touch_contact`); this one
-    has nowhere to be written to, so `tell_audience` and reminders must always skip it.
-    """
-    insert = insert_for(session, Contact).values(
+    """The contact for an API reporter: it has no chat, so it stays unreachable and
+    `tell_audience` and reminders always skip it."""
+    return touch_contact(
+        session,
         channel=CHANNEL,
         address=address,
-        name=name[:128] if name else None,
+        now=now,
         language="id",
-        reachable=False,
-        unreachable_reason=NO_CHAT,
-        blocked=False,
-        opted_out=False,
-        created_at=now,
-        last_inbound_at=now,
+        name=name,
+        no_chat=NO_CHAT,
     )
-    stmt = insert.on_conflict_do_update(
-        index_elements=["channel", "address"],
-        set_={
-            "last_inbound_at": insert.excluded.last_inbound_at,
-            "name": func.coalesce(insert.excluded.name, _contact.c.name),
-            "reachable": False,
-            "unreachable_reason": NO_CHAT,
-        },
-    ).returning(*_contact.c)
-    return ContactInfo(**session.execute(stmt).one()._asdict())
 
 
 def active_service(session: Session, code: str) -> Category | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ from lapor.store.db import make_engine, new_session
 from lapor.store.models import Report
 from tests.bot.conftest import TOKEN, api_root, jpeg_bytes
 from tests.fakes.bot_api import FakeBotAPI, UpdateFactory
+from tests.helpers import stop_process
 
 
 def _last_text(fake: FakeBotAPI) -> str:
@@ -60,12 +60,7 @@ def test_lapor_run_completes_a_report_in_polling_mode(fake: FakeBotAPI, tmp_path
         ticket = re.search(r"JKT-\d{4}-\d{5}", _last_text(fake))
         assert ticket
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
+        output = stop_process(process)
     assert process.returncode == 0, output
     assert TOKEN not in output, "the token never appears in logs"
     engine = make_engine(url)

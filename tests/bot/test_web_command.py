@@ -20,6 +20,7 @@ from tests.fakes.twilio_api import (
     InboundFactory,
     signed_form,
 )
+from tests.helpers import stop_process
 
 
 def _free_port() -> int:
@@ -85,12 +86,7 @@ def test_lapor_web_answers_whatsapp_through_twilio(tmp_path) -> None:  # type: i
             assert 'lapor_inbound_events_total{channel="whatsapp"} 1' in metrics
             assert 'lapor_outbox_messages{status="sent"}' in metrics
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                output, _ = process.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                output, _ = process.communicate()
+            output = stop_process(process)
     assert process.returncode == 0, output
     assert AUTH_TOKEN not in output, "secrets stay out of the logs"
 
@@ -147,12 +143,7 @@ def test_lapor_web_workers_share_a_port_and_a_killed_worker_is_replaced(tmp_path
                 break
             assert time.monotonic() < deadline, f"worker {victim} was not replaced"
     finally:
-        supervisor.send_signal(signal.SIGTERM)
-        try:
-            output, _ = supervisor.communicate(timeout=40)
-        except subprocess.TimeoutExpired:
-            supervisor.kill()
-            output, _ = supervisor.communicate()
+        output = stop_process(supervisor, timeout=40)
     assert supervisor.returncode == 0, output
     assert "exited with -9" in output
     assert _health(public) is None, "the workers stopped with the supervisor"

@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from lapor.bot.dashboard import accounts, csvout
-from lapor.bot.dashboard.charts import MONTHS, bar_chart, day_label
+from lapor.bot.dashboard.charts import bar_chart
 from lapor.bot.dashboard.passwords import (
     MAX_LENGTH,
     burn_time,
@@ -62,6 +62,7 @@ from lapor.bot.dashboard.security import (
     safe_next,
 )
 from lapor.bot.settings import Settings
+from lapor.handlers.texts import day_text, month_name, thousands
 from lapor.incentives import quota
 from lapor.routing.svgmap import MapArea, load_areas, render_map
 from lapor.store import stats
@@ -83,7 +84,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def _number(value: int | None) -> str:
-    return "–" if value is None else f"{value:,}".replace(",", ".")
+    return "–" if value is None else thousands(value)
 
 
 def _decimal(value: float | None, digits: int = 1) -> str:
@@ -122,11 +123,11 @@ def _environment(zone: ZoneInfo) -> jinja2.Environment:
         if value is None:
             return "–"
         local = value.astimezone(zone)
-        return f"{day_label(local.date())}, {local:%H.%M}"
+        return f"{day_text(local.date(), 'id')}, {local:%H.%M}"
 
     env.filters.update(
         wib=wib,
-        day=day_label,
+        day=lambda day: day_text(day, "id"),
         number=_number,
         decimal=_decimal,
         hours=_hours,
@@ -575,7 +576,7 @@ class Views:
             rules=self.rules,
             today=self.today(),
             month=month,
-            month_label=f"{MONTHS[month.month - 1]} {month.year}",
+            month_label=f"{month_name(month.month, 'id')} {month.year}",
             totals=totals,
         )
 

@@ -11,12 +11,7 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
-
-
-def day_label(day: date) -> str:
-    """28 Nov 2026: Indonesian month abbreviations."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+from lapor.handlers.texts import day_text, month_name, thousands
 
 
 def _nice_ceiling(value: int) -> int:
@@ -50,7 +45,7 @@ def bar_chart(
     # Counts are whole numbers: no gridline at 0.5.
     for value in sorted({0, peak // 2, peak}):
         y = top + plot_h * (1 - value / peak)
-        text = f"{value:,}".replace(",", ".")
+        text = thousands(value)
         parts.append(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>'
@@ -59,7 +54,7 @@ def bar_chart(
         x = left + index * slot + (slot - bar_w) / 2
         bar_h = plot_h * count / peak
         y = top + plot_h - bar_h
-        tip = escape(f"{day_label(day)}: {count} {unit}")
+        tip = escape(f"{day_text(day, 'id')}: {count} {unit}")
         parts.append(
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
             f'height="{bar_h:.1f}"><title>{tip}</title></rect>'
@@ -71,7 +66,7 @@ def bar_chart(
             anchor, at = ("end", x + bar_w) if last else ("middle", x + bar_w / 2)
             parts.append(
                 f'<text class="axis" x="{at:.1f}" y="{height - 12}" '
-                f'text-anchor="{anchor}">{day.day} {MONTHS[day.month - 1]}</text>'
+                f'text-anchor="{anchor}">{day.day} {month_name(day.month, "id")}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -138,20 +138,20 @@ def list_accounts() -> None:
 def disable(username: str) -> None:
     """Stop an account from logging in; its open sessions end at their next request."""
 
-    def change(session: Session, now: datetime) -> str:
-        get_staff(session, username).active = False
-        return f"{username} disabled"
-
-    _change(change)
+    _set_active(username, False)
 
 
 @staff_app.command("enable")
 def enable(username: str) -> None:
     """Let a disabled account log in again."""
 
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
     def change(session: Session, now: datetime) -> str:
-        get_staff(session, username).active = True
-        return f"{username} enabled"
+        get_staff(session, username).active = active
+        return f"{username} {'enabled' if active else 'disabled'}"
 
     _change(change)
 
