@@ -8,14 +8,20 @@ never report, the rest lognormally active, 3% diligent heads who file about four
 through the last 30 days), so most heads are below today's minimum of three. 1% of the heads
 paused their reminders and 1% of the contacts opted out, so the reminder filter has work.
 
-Three questions, in the same run:
+The reports go in through the triggers of migration 0009, which keep the quota tally.
+Questions, in the same run:
 
 1. `standings(session, QuotaRules(), today)` for all heads, ms per call (target <= 100 ms).
+   Two more figures put it in scale on this machine: the floor (the same head columns
+   read in the same order, no counts at all) and the one query that sums the month's
+   reports instead of reading the tally (`from_reports=True`, what standings did before).
 2. The per-head way (one `select` of the same six numbers per head) as the baseline, ms for
    all heads; target: baseline / standings >= 40. On the full data set the loop is timed
    over a random sample of heads and extrapolated linearly (said so in the output).
 3. `enqueue_daily_reminders(...)` at 16:00 WIB in one transaction, seconds and rows
    enqueued (target <= 5 s), then again: the idempotency keys must make it enqueue 0.
+4. What the triggers cost a write: reports filed one transaction each, with the triggers
+   and then with them dropped (the database is thrown away after), us per report.
 
 The numbers are checked against counts computed from the generated data. Times are medians:
 the queries after one warm-up run; the reminders over committed runs, the outbox emptied
@@ -23,8 +29,9 @@ between them. The last line of output is one JSON object:
 
     {"bench": "quota", "value": <standings ms>, "unit": "ms", "baseline": <per-head ms>,
      "ratio": <baseline/value>, "target": 40, "pass": ..., "standings_target_ms": 100,
-     "reminders_s": ..., "reminders_target_s": 5, "reminders_enqueued": ..., "heads": ...,
-     "reports": ..., "quick": ...}
+     "floor_ms": ..., "from_reports_ms": ..., "reminders_s": ..., "reminders_target_s": 5,
+     "reminders_enqueued": ..., "trigger_us_per_write": ..., "heads": ..., "reports": ...,
+     "quick": ...}
 
 Run from the repository root: ``.venv/bin/python bench/quota.py [--quick]``.
 """
@@ -39,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
@@ -50,13 +57,15 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
-from sqlalchemy import and_, bindparam, case, func, select, text  # noqa: E402
+from sqlalchemy import and_, bindparam, case, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from lapor.handlers.heads import enqueue_daily_reminders  # noqa: E402
 from lapor.incentives.quota import (  # noqa: E402
     COUNTED,
+    HEAD_COLUMNS,
     NOT_COUNTED,
+    UNIT_ORDER,
     WAITING,
     Period,
     QuotaRules,
@@ -381,12 +390,72 @@ def timed_runs(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
     return times, answer
 
 
-def one_query(engine: Engine, rules: QuotaRules) -> Callable[[], list]:
+def one_query(
+    engine: Engine, rules: QuotaRules, *, from_reports: bool = False
+) -> Callable[[], list]:
     def run() -> list:
         with new_session(engine) as session:
-            return standings(session, rules, TODAY)
+            return standings(session, rules, TODAY, from_reports=from_reports)
 
     return run
+
+
+def heads_alone(engine: Engine) -> Callable[[], list]:
+    """The floor: the head columns standings returns, in its order, and no counts."""
+    query = select(*HEAD_COLUMNS).where(Head.active).order_by(*UNIT_ORDER)
+
+    def run() -> list:
+        with new_session(engine) as session:
+            return list(session.connection().execute(query))
+
+    return run
+
+
+def file_reports(engine: Engine, contacts: np.ndarray, first: int, count: int) -> float:
+    """Seconds to file `count` submitted laporan, one committed transaction each."""
+    now = NOW.astimezone(UTC)
+    started = time.perf_counter()
+    for n in range(count):
+        with transaction(engine) as session:
+            session.execute(
+                insert(Report).values(
+                    ticket=f"BENCH-{first + n}",
+                    kind="laporan",
+                    status="submitted",
+                    channel="telegram",
+                    reporter_id=int(contacts[n % len(contacts)]),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    return time.perf_counter() - started
+
+
+def trigger_cost(engine: Engine, contacts: np.ndarray, quick: bool) -> tuple[float, float]:
+    """Median us per filed report with the tally triggers, and with them dropped.
+
+    Blocks alternate (with, without, with, ...) so a drifting machine hurts both alike.
+    """
+    with engine.connect() as conn:
+        triggers = conn.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'quota%'"
+            )
+        ).all()
+    assert len(triggers) == 3, triggers
+    block = 200 if quick else 500
+    times: dict[bool, list[float]] = {True: [], False: []}
+    first = 0
+    for _ in range(3):
+        for on in (True, False):
+            with engine.begin() as conn:
+                for name, sql in triggers:
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+                    if on:
+                        conn.execute(text(sql))
+            times[on].append(file_reports(engine, contacts, first, block) / block * 1e6)
+            first += block
+    return statistics.median(times[True]), statistics.median(times[False])
 
 
 def six_numbers(rules: QuotaRules, contact_id: Any) -> Any:
@@ -472,10 +541,13 @@ def main() -> None:
         data.fill(engine)
         gen_s = time.perf_counter() - started
         size_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
+        with engine.connect() as conn:
+            tally_rows = conn.execute(text("SELECT count(*) FROM quota_tally")).scalar_one()
         print(f"SQLite {engine.dialect.dbapi.sqlite_version} WAL, Python {sys.version.split()[0]}")
         print(
             f"generated {KELURAHAN} kelurahan, {n_heads} heads ({data.n_rt} RT + {data.n_rw} RW), "
-            f"{n_heads} contacts, {n_reports} reports in {gen_s:.1f} s ({size_mb:.0f} MB)"
+            f"{n_heads} contacts, {n_reports} reports in {gen_s:.1f} s ({size_mb:.0f} MB; "
+            f"the triggers kept {tally_rows} tally rows)"
         )
         print(
             f"  {data.diligent} diligent heads, {data.silent} heads without any report; "
@@ -490,22 +562,27 @@ def main() -> None:
         runs = 7 if quick else 15
         times, found = timed_runs(one_query(engine, rules), runs)
         value_ms = statistics.median(times) * 1000
-        got = {
-            s.head_id: (
-                s.today_counted,
-                s.today_waiting,
-                s.today_not_counted,
-                s.month_counted,
-                s.month_waiting,
-                s.month_not_counted,
-            )
-            for s in found
-        }
+        got = {s.head_id: s.counts for s in found}
         wrong = sum(1 for i in range(n_heads) if got.get(i + 1) != tuple(data.expected[i].tolist()))
         print(
             f"standings, one query: {value_ms:8.1f} ms per call for {len(found)} heads "
             f"(median of {runs}, min {min(times) * 1000:.1f}; target <= {STANDINGS_TARGET_MS:.0f})"
             f"; {wrong} heads differ from the generated counts"
+        )
+        floor_times, _ = timed_runs(heads_alone(engine), runs)
+        floor_ms = statistics.median(floor_times) * 1000
+        print(
+            f"  floor, the head rows alone:  {floor_ms:8.1f} ms (median of {runs}); "
+            f"standings take {value_ms / floor_ms:.2f}x the floor"
+        )
+        summed_times, summed = timed_runs(one_query(engine, rules, from_reports=True), runs)
+        from_reports_ms = statistics.median(summed_times) * 1000
+        summed_wrong = sum(1 for s in summed if got.get(s.head_id) != s.counts)
+        wrong += summed_wrong
+        print(
+            f"  the month's reports summed:  {from_reports_ms:8.1f} ms (median of {runs}, "
+            f"{data.month_rows} laporan this month); {from_reports_ms / value_ms:.1f}x the "
+            f"tally; {summed_wrong} heads differ"
         )
 
         # 2. One query per head: the statement built per head (the baseline), then prebuilt.
@@ -569,6 +646,14 @@ def main() -> None:
             f"  run again the same day: {again} new in {again_s:.2f} s "
             f"(outbox holds {outbox_rows} rows)"
         )
+
+        # 4. The triggers' cost on writes (last: it drops and recreates them).
+        with_us, without_us = trigger_cost(engine, data.contact_of, quick)
+        print(
+            f"filing a report (one transaction each): {with_us:.0f} us with the tally "
+            f"triggers, {without_us:.0f} us without (median of 3 alternating blocks); "
+            f"+{with_us - without_us:.0f} us per report"
+        )
         engine.dispose()
 
     correct = (
@@ -595,12 +680,16 @@ def main() -> None:
         "target": RATIO_TARGET,
         "pass": passed,
         "standings_target_ms": STANDINGS_TARGET_MS,
+        "floor_ms": round(floor_ms, 2),
+        "from_reports_ms": round(from_reports_ms, 2),
         "reminders_s": round(reminders_s, 3),
         "reminders_target_s": REMINDERS_TARGET_S,
         "reminders_enqueued": enqueued,
         "reminders_again": again,
         "baseline_prebuilt_ms": round(prebuilt_ms, 1),
         "baseline_sampled_heads": None if sample is None else len(sample),
+        "trigger_us_per_write": round(with_us - without_us, 1),
+        "tally_rows": tally_rows,
         "heads": n_heads,
         "reports": n_reports,
         "generate_s": round(gen_s, 1),

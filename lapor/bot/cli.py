@@ -528,6 +528,41 @@ def incentives_standings(kelurahan: str = typer.Option(None)) -> None:
         )
 
 
+@incentives_app.command("tally")
+def incentives_tally(
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Rewrite the tally from the reports (writers wait meanwhile)."
+    ),
+) -> None:
+    """Check the quota tally against the reports, or rebuild it.
+
+    The database keeps the tally by itself (triggers on the report table). A check is for
+    after a restore or a hand edit; it lists what disagrees and exits 1 if anything does.
+    """
+    from lapor.incentives import tally
+
+    with transaction(_engine()) as session:
+        if rebuild:
+            rows = tally.rebuild(session)
+            typer.echo(f"quota tally rebuilt from the reports: {rows} rows")
+            return
+        wrong = tally.differences(session)
+    if not wrong:
+        typer.echo("quota tally agrees with the reports")
+        return
+    typer.secho(f"quota tally: {len(wrong)} rows disagree with the reports", fg="red", err=True)
+    for d in wrong[:20]:
+        typer.echo(
+            f"  period {d.period} contact {d.contact_id}: counted/waiting/not counted "
+            f"{'/'.join(map(str, d.found))}, reports say {'/'.join(map(str, d.expected))}",
+            err=True,
+        )
+    if len(wrong) > 20:
+        typer.echo(f"  ... and {len(wrong) - 20} more", err=True)
+    typer.echo("fix with: lapor incentives tally --rebuild", err=True)
+    raise typer.Exit(1)
+
+
 @app.command()
 def dispatch() -> None:
     """Send what is in the outbox (run any number of these on PostgreSQL)."""

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import BigInteger, Select, and_, case, func, literal, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from lapor.store.lifecycle import ReportKind, ReportStatus
-from lapor.store.models import Head, Kelurahan, Report
+from lapor.store.models import TALLY_SPAN, Head, Kelurahan, QuotaTally, Report
 
 # A report counts once a verifier accepted it, whatever happened after.
 COUNTED = (
@@ -81,6 +82,22 @@ class Period:
             month_end=at(last + timedelta(days=1)),
         )
 
+    @property
+    def day_key(self) -> int:
+        """The day as the tally keeps it: 20261128."""
+        return self.day.year * 10_000 + self.day.month * 100 + self.day.day
+
+    @property
+    def month_key(self) -> int:
+        """The month as the tally keeps it: 202611."""
+        return self.day_key // 100
+
+    def is_wib(self) -> bool:
+        """Whether these are WIB days (UTC+7), the periods the tally is kept in."""
+        wib = timedelta(hours=7)
+        bounds = (self.day_start, self.day_end, self.month_start, self.month_end)
+        return all(moment.utcoffset() == wib for moment in bounds)
+
 
 @dataclass(slots=True)
 class Standing:
@@ -99,6 +116,18 @@ class Standing:
     month_waiting: int
     month_not_counted: int
     rules: QuotaRules
+
+    @property
+    def counts(self) -> tuple[int, int, int, int, int, int]:
+        """Today's, then the month's counted, waiting and not counted reports."""
+        return (
+            self.today_counted,
+            self.today_waiting,
+            self.today_not_counted,
+            self.month_counted,
+            self.month_waiting,
+            self.month_not_counted,
+        )
 
     @property
     def unit(self) -> str:
@@ -134,15 +163,67 @@ def standings(
     *,
     head_ids: list[int] | None = None,
     linked_only: bool = False,
+    from_reports: bool = False,
 ) -> list[Standing]:
-    """Every active head's counts for `day` and its month, in one query.
+    """Every active head's counts for `day` and its month, in one query, in unit order.
 
-    One grouped LEFT JOIN over the month's reports (index on reporter, kind, created_at,
-    status), not a query per head: 32,700 heads is the size of Jakarta.
+    Read from the tally the triggers keep (two primary-key lookups per head) when the
+    periods are WIB's; the own-kelurahan rule and other time zones sum the month's reports
+    instead (one grouped join, still one query), as does `from_reports` (to check the
+    tally). Either way not a query per head: 32,700 heads is the size of Jakarta.
     """
     period = Period.of(day, rules.timezone)
-    in_day = Report.created_at >= period.day_start
-    day_only = and_(in_day, Report.created_at < period.day_end)
+    if from_reports or rules.own_kelurahan_only or not period.is_wib():
+        query = _from_reports(rules, period)
+    else:
+        query = _from_tally(period)
+    query = query.where(Head.active).order_by(*UNIT_ORDER)
+    if head_ids is not None:
+        query = query.where(Head.id.in_(head_ids))
+    if linked_only:
+        query = query.where(Head.contact_id.is_not(None))
+    # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
+    return [Standing(*row, rules=rules) for row in session.connection().execute(query)]
+
+
+HEAD_COLUMNS = (
+    Head.id,
+    Head.name,
+    Head.role,
+    Head.rt,
+    Head.rw,
+    Head.kelurahan_code,
+    Head.contact_id,
+    Head.reminders_paused,
+)
+# Kelurahan, RW, then its RW head ("" sorts first) and its RTs: the order of the unique
+# index on the unit, so the database reads it in order instead of sorting.
+UNIT_ORDER = (Head.kelurahan_code, Head.rw, Head.rt, Head.role)
+
+
+def _from_tally(period: Period) -> Select:
+    day, month = aliased(QuotaTally), aliased(QuotaTally)
+
+    def key(period_key: int):  # type: ignore[no-untyped-def]
+        return literal(period_key * TALLY_SPAN, BigInteger) + Head.contact_id
+
+    return (
+        select(
+            *HEAD_COLUMNS,
+            *(
+                func.coalesce(getattr(row, name), 0)
+                for row in (day, month)
+                for name in ("counted", "waiting", "not_counted")
+            ),
+        )
+        .select_from(Head)
+        .outerjoin(day, day.id == key(period.day_key))
+        .outerjoin(month, month.id == key(period.month_key))
+    )
+
+
+def _from_reports(rules: QuotaRules, period: Period) -> Select:
+    in_day = and_(Report.created_at >= period.day_start, Report.created_at < period.day_end)
 
     def tally(condition, statuses: tuple[str, ...]):  # type: ignore[no-untyped-def]
         return func.coalesce(
@@ -157,36 +238,20 @@ def standings(
     )
     if rules.own_kelurahan_only:
         join = and_(join, Report.kelurahan_code == Head.kelurahan_code)
-    month = Report.id.is_not(None)
-    query = (
+    in_month = Report.id.is_not(None)
+    return (
         select(
-            Head.id,
-            Head.name,
-            Head.role,
-            Head.rt,
-            Head.rw,
-            Head.kelurahan_code,
-            Head.contact_id,
-            Head.reminders_paused,
-            tally(day_only, COUNTED),
-            tally(day_only, WAITING),
-            tally(day_only, NOT_COUNTED),
-            tally(month, COUNTED),
-            tally(month, WAITING),
-            tally(month, NOT_COUNTED),
+            *HEAD_COLUMNS,
+            *(
+                tally(when, statuses)
+                for when in (in_day, in_month)
+                for statuses in (COUNTED, WAITING, NOT_COUNTED)
+            ),
         )
         .select_from(Head)
         .outerjoin(Report, join)
-        .where(Head.active)
         .group_by(Head.id)
-        .order_by(Head.kelurahan_code, Head.rw, Head.role.desc(), Head.rt)
     )
-    if head_ids is not None:
-        query = query.where(Head.id.in_(head_ids))
-    if linked_only:
-        query = query.where(Head.contact_id.is_not(None))
-    # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
-    return [Standing(*row, rules=rules) for row in session.connection().execute(query)]
 
 
 def standing_for_contact(

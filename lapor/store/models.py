@@ -358,6 +358,35 @@ class Head(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+# Tally ids: period * TALLY_SPAN + contact id. Contact ids stay below 2**32.
+TALLY_SPAN = 2**32
+
+
+class QuotaTally(SQLModel, table=True):
+    """Laporan per reporter and WIB day or month, by how they count for the RT/RW quota.
+
+    Kept by triggers on `report` (migration 0009), so no code path can forget it: every
+    insert, delete, and change of kind, status, reporter or time moves one report between
+    rows and classes. `period` is 20261128 for a WIB day and 202611 for a WIB month; `id`
+    is `period * TALLY_SPAN + contact_id`, so reading a head's day and month is two
+    lookups by primary key (SQLite's rowid) instead of a scan of the month's reports.
+    Only `lapor incentives tally --rebuild` writes here from code.
+    """
+
+    __tablename__ = "quota_tally"
+
+    id: int = Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+        )
+    )
+    period: int
+    contact_id: int
+    counted: int = 0  # verified, forwarded, in progress or resolved
+    waiting: int = 0  # submitted, not yet verified
+    not_counted: int = 0  # rejected or duplicate
+
+
 class HeadInvite(SQLModel, table=True):
     """A one-time code a head uses to link their chat account (stored hashed, expiring)."""
 
