@@ -436,6 +436,7 @@ def trigger_cost(engine: Engine, contacts: np.ndarray, quick: bool) -> tuple[flo
 
     Blocks alternate (with, without, with, ...) so a drifting machine hurts both alike.
     """
+    rounds = 5
     with engine.connect() as conn:
         triggers = conn.execute(
             text(
@@ -446,7 +447,7 @@ def trigger_cost(engine: Engine, contacts: np.ndarray, quick: bool) -> tuple[flo
     block = 200 if quick else 500
     times: dict[bool, list[float]] = {True: [], False: []}
     first = 0
-    for _ in range(3):
+    for _ in range(rounds):
         for on in (True, False):
             with engine.begin() as conn:
                 for name, sql in triggers:
@@ -651,7 +652,7 @@ def main() -> None:
         with_us, without_us = trigger_cost(engine, data.contact_of, quick)
         print(
             f"filing a report (one transaction each): {with_us:.0f} us with the tally "
-            f"triggers, {without_us:.0f} us without (median of 3 alternating blocks); "
+            f"triggers, {without_us:.0f} us without (median of 5 alternating blocks); "
             f"+{with_us - without_us:.0f} us per report"
         )
         engine.dispose()
