@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import random
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from sqlalchemy import delete, select, text, update
@@ -108,6 +109,17 @@ def test_the_tally_keeps_wib_days_and_months(engine) -> None:  # type: ignore[no
         (20261201, 0, 1, 1),
     ]
     assert 20261201 * TALLY_SPAN + town.rt_contact in ids
+
+
+def test_other_time_zones_sum_the_reports_in_their_own_days(engine) -> None:  # type: ignore[no-untyped-def]
+    town = Town(engine)
+    town.report(town.rt_contact, wib(2026, 11, 27, 23, 30))  # 00:30 on the 28th in WITA
+    wita = QuotaRules(timezone=ZoneInfo("Asia/Makassar"))
+    with new_session(engine) as session:
+        (wib_day,) = standings(session, QuotaRules(), date(2026, 11, 27), head_ids=[town.rt_id])
+        (wita_day,) = standings(session, wita, date(2026, 11, 28), head_ids=[town.rt_id])
+        (wita_before,) = standings(session, wita, date(2026, 11, 27), head_ids=[town.rt_id])
+    assert (wib_day.today_counted, wita_day.today_counted, wita_before.today_counted) == (1, 1, 0)
 
 
 def test_the_upgrade_fills_the_tally_from_reports_already_there(db_url: str) -> None:
