@@ -204,8 +204,16 @@ UNIT_ORDER = (Head.kelurahan_code, Head.rw, Head.rt, Head.role)
 def _from_tally(period: Period) -> Select:
     day, month = aliased(QuotaTally), aliased(QuotaTally)
 
-    def key(period_key: int):  # type: ignore[no-untyped-def]
-        return literal(period_key * TALLY_SPAN, BigInteger) + Head.contact_id
+    def rows_of(tally, period_key: int):  # type: ignore[no-untyped-def]
+        first = period_key * TALLY_SPAN
+        return and_(
+            tally.id == literal(first, BigInteger) + Head.contact_id,
+            # The period's rows are one range of ids. SQLite looks each head up anyway;
+            # PostgreSQL, without the range, hashes the whole tally twice (1.3 s at
+            # 870,000 rows instead of 0.18 s).
+            tally.id >= first,
+            tally.id < first + TALLY_SPAN,
+        )
 
     return (
         select(
@@ -217,8 +225,8 @@ def _from_tally(period: Period) -> Select:
             ),
         )
         .select_from(Head)
-        .outerjoin(day, day.id == key(period.day_key))
-        .outerjoin(month, month.id == key(period.month_key))
+        .outerjoin(day, rows_of(day, period.day_key))
+        .outerjoin(month, rows_of(month, period.month_key))
     )
 
 
