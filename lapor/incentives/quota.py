@@ -57,6 +57,11 @@ class QuotaRules:
         return self.fixed_rw if role == "RW" else self.fixed_rt
 
 
+def day_key(day: date) -> int:
+    """A day as the tally keeps it: 20261128 (and its month is that // 100: 202611)."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
 @dataclass(frozen=True)
 class Period:
     """A WIB day and its month, as UTC instants for the database."""
@@ -84,8 +89,7 @@ class Period:
 
     @property
     def day_key(self) -> int:
-        """The day as the tally keeps it: 20261128."""
-        return self.day.year * 10_000 + self.day.month * 100 + self.day.day
+        return day_key(self.day)
 
     @property
     def month_key(self) -> int:

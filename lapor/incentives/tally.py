@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, text
 from sqlmodel import Session
 
-from lapor.incentives.quota import COUNTED, NOT_COUNTED, WAITING
+from lapor.incentives.quota import COUNTED, NOT_COUNTED, WAITING, day_key
 from lapor.store.lifecycle import ReportKind
 from lapor.store.models import TALLY_SPAN, QuotaTally, Report
 
@@ -49,11 +49,15 @@ def expected_tally(session: Session) -> dict[int, Counts]:
         which = _CLASS.get(status)
         if which is None:
             continue
-        day = created_at.astimezone(WIB).date()
-        day_key = day.year * 10_000 + day.month * 100 + day.day
-        for period in (day_key, day_key // 100):
+        day = day_key(created_at.astimezone(WIB).date())
+        for period in (day, day // 100):
             sums[period * TALLY_SPAN + contact_id][which] += 1
     return {key: (c, w, n) for key, (c, w, n) in sums.items()}
+
+
+def _split(key: int) -> tuple[int, int]:
+    """A tally id back into its period and contact id."""
+    return divmod(key, TALLY_SPAN)
 
 
 def _found(session: Session) -> dict[int, Counts]:
@@ -67,12 +71,7 @@ def differences(session: Session) -> list[Difference]:
     """Where the tally disagrees with the reports (empty when all is well), by period."""
     expected, found = expected_tally(session), _found(session)
     wrong = [
-        Difference(
-            key // TALLY_SPAN,
-            key % TALLY_SPAN,
-            expected.get(key, (0, 0, 0)),
-            found.get(key, (0, 0, 0)),
-        )
+        Difference(*_split(key), expected.get(key, (0, 0, 0)), found.get(key, (0, 0, 0)))
         for key in expected.keys() | found.keys()
         if expected.get(key) != found.get(key)
     ]
@@ -86,17 +85,19 @@ def rebuild(session: Session) -> int:
         session.execute(text("LOCK TABLE report IN SHARE MODE"))
     expected = expected_tally(session)
     session.execute(delete(QuotaTally))
-    rows = [
-        {
-            "id": key,
-            "period": key // TALLY_SPAN,
-            "contact_id": key % TALLY_SPAN,
-            "counted": c,
-            "waiting": w,
-            "not_counted": n,
-        }
-        for key, (c, w, n) in expected.items()
-    ]
+    rows = []
+    for key, (c, w, n) in expected.items():
+        period, contact_id = _split(key)
+        rows.append(
+            {
+                "id": key,
+                "period": period,
+                "contact_id": contact_id,
+                "counted": c,
+                "waiting": w,
+                "not_counted": n,
+            }
+        )
     for start in range(0, len(rows), 10_000):
         session.execute(insert(QuotaTally), rows[start : start + 10_000])
     return len(rows)
