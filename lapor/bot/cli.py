@@ -376,7 +376,7 @@ def contacts_block(
 
     with transaction(_engine()) as session:
         contact = _contact(session, channel, address)
-        contact.blocked, contact.blocked_reason = True, reason[:300]
+        contact.blocked, contact.blocked_reason = True, reason
         session.add(contact)
         session.add(
             ContactEvent(contact_id=contact.id, at=_now(), actor="cli", action="block", note=reason)

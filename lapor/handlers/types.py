@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lapor.store.text import clean
+
 Clock = Callable[[], datetime]  # returns an aware UTC datetime
 
 
@@ -20,6 +22,10 @@ class GeoPoint:
     latitude: float
     longitude: float
     label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.label is not None:
+            object.__setattr__(self, "label", clean(self.label))
 
     def is_valid(self) -> bool:
         return -90.0 <= self.latitude <= 90.0 and -180.0 <= self.longitude <= 180.0
@@ -99,6 +105,14 @@ class Inbound:
     chat_title: str | None = None
     # A group became a supergroup: this chat's new id.
     migrated_to: str | None = None
+
+    def __post_init__(self) -> None:
+        # The one door every channel's events pass: what people typed is normalised here
+        # (no NUL or other controls, no lone surrogates, NFC) before any step reads it.
+        for name in ("text", "name", "chat_title", "choice"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, clean(value))
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,7 @@ def kecamatan_bind(
                 raise typer.Exit(1)
             row = _bound(session, spelling) or KecamatanChat(kecamatan=spelling, chat_id=chat_id)
             row.kecamatan, row.chat_id = spelling, chat_id
-            row.chat_title = title[:200] if title else None
+            row.chat_title = title or None
             row.bound_at = datetime.now(UTC)
             session.add(row)
             kelurahan_group = session.scalars(

@@ -127,7 +127,7 @@ def touch_contact(
             "channel": channel,
             "address": address,
             "telegram_id": telegram_id,
-            "name": name[:128] if name else None,
+            "name": name or None,
             "language": language,
             "reachable": no_chat is None,
             "unreachable_reason": no_chat,

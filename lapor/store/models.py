@@ -15,6 +15,7 @@ from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Str
 from sqlalchemy import UniqueConstraint as Unique
 from sqlmodel import Field, SQLModel
 
+from lapor.store.text import NOTE_LIMIT, CleanString, CleanText
 from lapor.store.types import UTCDateTime
 
 
@@ -32,13 +33,13 @@ class Contact(SQLModel, table=True):
     address: str = Field(max_length=64)
     # Telegram user id of a private chat's owner; used to recognise verifiers and heads later.
     telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
-    name: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, sa_type=CleanString(128))
     language: str = Field(default="id", max_length=5)
     reachable: bool = True
-    unreachable_reason: str | None = Field(default=None, max_length=200)
+    unreachable_reason: str | None = Field(default=None, sa_type=CleanString(200))
     # Blocked by a verifier (abuse): told politely, nothing they send is forwarded.
     blocked: bool = False
-    blocked_reason: str | None = Field(default=None, max_length=300)
+    blocked_reason: str | None = Field(default=None, sa_type=CleanString(300))
     # STOP / BERHENTI: nothing they did not ask for (reminders, broadcasts); MULAI undoes it.
     opted_out: bool = False
     created_at: datetime = _utc()
@@ -71,8 +72,8 @@ class Category(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=40, unique=True)
-    name_id: str = Field(max_length=80)
-    name_en: str = Field(max_length=80)
+    name_id: str = Field(sa_type=CleanString(80))
+    name_en: str = Field(sa_type=CleanString(80))
     position: int = 0
     active: bool = True
 
@@ -112,10 +113,10 @@ class Report(SQLModel, table=True):
     category_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("category.id"), nullable=True)
     )
-    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    note: str | None = Field(default=None, sa_column=Column(CleanText(NOTE_LIMIT), nullable=True))
     latitude: float | None = None
     longitude: float | None = None
-    location_label: str | None = Field(default=None, max_length=200)
+    location_label: str | None = Field(default=None, sa_type=CleanString(200))
     kelurahan_code: str | None = Field(default=None, max_length=20, index=True)
     status: str = Field(max_length=16, index=True)
     channel: str = Field(max_length=16)
@@ -123,7 +124,7 @@ class Report(SQLModel, table=True):
     duplicate_of_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("report.id"), nullable=True)
     )
-    rejection_reason: str | None = Field(default=None, max_length=300)
+    rejection_reason: str | None = Field(default=None, sa_type=CleanString(300))
     # The reporter's choice at confirm: may the report be shown publicly later?
     public: bool = False
     # Citizens who follow this report ("ikuti laporan ini") besides the reporter.
@@ -132,7 +133,9 @@ class Report(SQLModel, table=True):
         default=None, sa_column=Column(Integer, ForeignKey("photo.id"), nullable=True)
     )
     rating: int | None = None
-    rating_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    rating_comment: str | None = Field(
+        default=None, sa_column=Column(CleanText(NOTE_LIMIT), nullable=True)
+    )
     # Where its cards live, so they can be edited when a decision is made.
     admin_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     group_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -173,8 +176,8 @@ class ReportEvent(SQLModel, table=True):
     actor_contact_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("contact.id"), nullable=True)
     )
-    actor: str = Field(max_length=64)
-    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    actor: str = Field(sa_type=CleanString(64))
+    note: str | None = Field(default=None, sa_column=Column(CleanText(NOTE_LIMIT), nullable=True))
 
 
 # Outbox rows not yet handed over (the partial index's condition, literally, so that
@@ -226,7 +229,7 @@ class Outbox(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = _utc()
     lease_until: datetime | None = _utc(nullable=True)
-    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(CleanText(), nullable=True))
     provider_id: str | None = Field(default=None, max_length=64, index=True)
     # What the platform said later (Twilio status callbacks): the furthest status reached.
     delivery_status: str | None = Field(default=None, max_length=16)
@@ -284,25 +287,25 @@ class ContactEvent(SQLModel, table=True):
         )
     )
     at: datetime = _utc()
-    actor: str = Field(max_length=64)
+    actor: str = Field(sa_type=CleanString(64))
     action: str = Field(max_length=20)
-    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    note: str | None = Field(default=None, sa_column=Column(CleanText(NOTE_LIMIT), nullable=True))
 
 
 class Kelurahan(SQLModel, table=True):
     """A kelurahan of the registry the operator imports, and the group its reports go to."""
 
     code: str = Field(primary_key=True, max_length=20)
-    name: str = Field(max_length=100)
-    kecamatan: str = Field(max_length=100)
-    kota: str = Field(max_length=100)
+    name: str = Field(sa_type=CleanString(100))
+    kecamatan: str = Field(sa_type=CleanString(100))
+    kota: str = Field(sa_type=CleanString(100))
     # A point inside the kelurahan (or its office): the answer for points-only registries.
     latitude: float
     longitude: float
     # GeoJSON geometry (Polygon / MultiPolygon, lon/lat), when the registry has boundaries.
     boundary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
-    chat_title: str | None = Field(default=None, max_length=200)
+    chat_title: str | None = Field(default=None, sa_type=CleanString(200))
     bound_at: datetime | None = _utc(nullable=True)
     updated_at: datetime = _utc()
 
@@ -327,7 +330,7 @@ class Verifier(SQLModel, table=True):
     """A Telegram user allowed to decide on reports in the admin chat."""
 
     telegram_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    name: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, sa_type=CleanString(128))
     active: bool = True
     added_at: datetime = _utc()
 
@@ -338,7 +341,7 @@ class Head(SQLModel, table=True):
     __table_args__ = (Unique("kelurahan_code", "rw", "rt", "role", name="uq_head_unit"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=128)
+    name: str = Field(sa_type=CleanString(128))
     role: str = Field(max_length=2)  # "RT" or "RW"
     rt: str = Field(default="", max_length=3)  # "003"; empty for an RW head
     rw: str = Field(max_length=3)
@@ -411,7 +414,7 @@ class KecamatanChat(SQLModel, table=True):
 
     kecamatan: str = Field(primary_key=True, max_length=100)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
-    chat_title: str | None = Field(default=None, max_length=200)
+    chat_title: str | None = Field(default=None, sa_type=CleanString(200))
     bound_at: datetime = _utc()
 
 
@@ -420,7 +423,7 @@ class Staff(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=128)
+    name: str = Field(sa_type=CleanString(128))
     password_hash: str = Field(max_length=255)
     active: bool = True
     # Repeated wrong passwords lock the account for a while (guessing is slowed down).
@@ -436,7 +439,7 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=128)
+    name: str = Field(sa_type=CleanString(128))
     key_hash: str = Field(max_length=64, unique=True)
     active: bool = True
     created_at: datetime = _utc()

@@ -48,7 +48,7 @@ def new_token() -> str:
 
 
 def add_key(session: Session, name: str, key: str, now: datetime) -> ApiKey:
-    api_key = ApiKey(name=name[:128], key_hash=hash_code(key), active=True, created_at=now)
+    api_key = ApiKey(name=name, key_hash=hash_code(key), active=True, created_at=now)
     session.add(api_key)
     session.flush()
     return api_key

@@ -289,7 +289,7 @@ def mark_unreachable(session: Session, channel: str, address: str, reason: str) 
     session.execute(
         update(Contact)
         .where(Contact.channel == channel, Contact.address == address)
-        .values(reachable=False, unreachable_reason=reason[:200])
+        .values(reachable=False, unreachable_reason=reason)
     )
     result = session.execute(
         update(Outbox)

@@ -180,7 +180,7 @@ def transition(
             from_status=previous,
             to_status=target.value,
             actor_contact_id=actor_contact_id,
-            actor=actor[:64],
+            actor=actor,
             note=note,
         )
     )
@@ -205,7 +205,7 @@ def record_event(session: Session, report: Report, *, now: datetime, actor: str,
             at=now,
             from_status=report.status,
             to_status=report.status,
-            actor=actor[:64],
+            actor=actor,
             note=note,
         )
     )
