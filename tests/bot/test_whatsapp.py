@@ -352,6 +352,17 @@ async def test_redelivered_message_sid_changes_nothing(
     assert len(twilio.sent_to(USER)) == 1 and rig.count(InboundReceipt) == 1
 
 
+async def test_a_redelivered_photo_message_is_not_downloaded_again(
+    rig: WhatsAppRig, twilio: FakeTwilioAPI
+) -> None:
+    photo = twilio.add_media("/media/again.jpg", jpeg_bytes())
+    form = InboundFactory().media([(photo, "image/jpeg")])
+    for _ in range(3):
+        assert (await rig.say(form)).status_code == 200
+    assert [r["kind"] for r in twilio.media_requests].count("media") == 1
+    assert rig.count(InboundReceipt) == 1
+
+
 # -- the conversation over WhatsApp ------------------------------------------------------------
 
 

@@ -199,7 +199,7 @@ class WhatsAppChannel:
 
     async def _media_inbound(
         self, form: dict[str, str], base: dict[str, Any], count: int, body: str | None
-    ) -> Inbound:
+    ) -> Inbound | None:
         images = []
         for index in range(count):
             content_type = (form.get(f"MediaContentType{index}") or "").lower()
@@ -216,6 +216,9 @@ class WhatsAppChannel:
                 else ("video" if first.startswith("video/") else "document")
             )
             return Inbound(**base, unsupported=kind, text=body)
+        # Twilio redelivers a message it got no answer for: handled once, fetched once.
+        if await self.runtime.run_db(_handled_before, self.runtime, base["message_id"]):
+            return None
         photos = []
         for url, _content_type in images[:MAX_PHOTOS]:
             try:
@@ -341,6 +344,14 @@ async def _read_photo(response: httpx.Response) -> bytes:
             raise BadImage("too_large", f"over {MAX_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _handled_before(runtime: Runtime, key: str) -> bool:
+    from lapor.store.chats import seen_receipt
+    from lapor.store.db import new_session
+
+    with new_session(runtime.engine) as session:
+        return seen_receipt(session, CHANNEL, key)
 
 
 def _int(value: str | None) -> int:
