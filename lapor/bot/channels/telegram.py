@@ -39,6 +39,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from lapor.bot.channels.download import read_capped
 from lapor.bot.dispatcher import (
     MigratedError,
     PermanentError,
@@ -290,16 +291,7 @@ async def download_capped(url: str | None, max_bytes: int = MAX_BYTES) -> bytes:
     ):
         if response.status_code != 200:
             raise DownloadError(f"HTTP {response.status_code}")
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise BadImage("too_large", f"{declared} bytes")
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise BadImage("too_large", f"over {max_bytes} bytes")
-            chunks.append(chunk)
-    return b"".join(chunks)
+        return await read_capped(response, max_bytes)
 
 
 def _for_us(message: Message) -> bool:

@@ -30,6 +30,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from lapor.bot.channels.download import read_capped
 from lapor.bot.dispatcher import (
     HeldError,
     PermanentError,
@@ -40,7 +41,7 @@ from lapor.bot.runtime import Runtime
 from lapor.bot.settings import Settings
 from lapor.handlers.texts import t
 from lapor.handlers.types import GeoPoint, Inbound, Outbound
-from lapor.store.media import MAX_BYTES, BadImage
+from lapor.store.media import BadImage
 from lapor.store.models import Contact, Outbox
 
 log = logging.getLogger(__name__)
@@ -328,22 +329,13 @@ async def _public_host(url: httpx.URL) -> None:
 
 
 async def _read_photo(response: httpx.Response) -> bytes:
-    """The body of a 200 image answer, stopped as soon as it passes MAX_BYTES."""
+    """The body of a 200 image answer, dropped as soon as it passes MAX_BYTES."""
     if response.status_code != 200:
         raise MediaError(f"HTTP {response.status_code}")
     content_type = response.headers.get("content-type", "").lower()
     if not content_type.startswith("image/"):
         raise BadImage("format", f"content type {content_type!r}")
-    declared = _int(response.headers.get("content-length"))
-    if declared and declared > MAX_BYTES:
-        raise BadImage("too_large", f"{declared} bytes")
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BYTES:
-            raise BadImage("too_large", f"over {MAX_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(response)
 
 
 def _handled_before(runtime: Runtime, key: str) -> bool:
