@@ -1,10 +1,28 @@
-"""Reading a platform's file download without trusting the size it declares."""
+"""Downloads from a platform: skipped for redeliveries, and never trusted for their size."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
+from lapor.store.chats import seen_receipt
+from lapor.store.db import new_session
 from lapor.store.media import MAX_BYTES, BadImage
+
+
+async def handled_before(runtime: Any, channel: str, key: str) -> bool:
+    """Whether this inbound event was handled already (its receipt is stored).
+
+    The core drops a redelivery anyway; asking first spares its download, so replaying an
+    update is no way to make us fetch the same file over and over.
+    """
+
+    def read() -> bool:
+        with new_session(runtime.engine) as session:
+            return seen_receipt(session, channel, key)
+
+    return await runtime.run_db(read)
 
 
 async def read_capped(response: httpx.Response, max_bytes: int = MAX_BYTES) -> bytes:

@@ -39,7 +39,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from lapor.bot.channels.download import read_capped
+from lapor.bot.channels.download import handled_before, read_capped
 from lapor.bot.dispatcher import (
     MigratedError,
     PermanentError,
@@ -238,10 +238,8 @@ class TelegramChannel:
         extra = {"text": caption, "media_group": message.media_group_id}
         if size is not None and size > MAX_BYTES:
             return Inbound(**base, photo_error="too_large", **extra)
-        # A redelivered update was handled, its photo stored, the first time: the core
-        # would drop it anyway, so do not download it again (a replayed update must not
-        # be a way to make us fetch files over and over).
-        if await self.runtime.run_db(_handled_before, self.runtime, base["message_id"]):
+        # A redelivered update (same update_id) had its photo stored the first time.
+        if await handled_before(self.runtime, CHANNEL, base["message_id"]):
             return None
         try:
             telegram_file = await message.get_bot().get_file(file_id)
@@ -265,14 +263,6 @@ class TelegramChannel:
 
 class DownloadError(Exception):
     """A file could not be fetched (not a photo problem)."""
-
-
-def _handled_before(runtime: Runtime, key: str) -> bool:
-    from lapor.store.chats import seen_receipt
-    from lapor.store.db import new_session
-
-    with new_session(runtime.engine) as session:
-        return seen_receipt(session, CHANNEL, key)
 
 
 async def download_capped(url: str | None, max_bytes: int = MAX_BYTES) -> bytes:

@@ -30,7 +30,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from lapor.bot.channels.download import read_capped
+from lapor.bot.channels.download import handled_before, read_capped
 from lapor.bot.dispatcher import (
     HeldError,
     PermanentError,
@@ -218,7 +218,7 @@ class WhatsAppChannel:
             )
             return Inbound(**base, unsupported=kind, text=body)
         # Twilio redelivers a message it got no answer for: handled once, fetched once.
-        if await self.runtime.run_db(_handled_before, self.runtime, base["message_id"]):
+        if await handled_before(self.runtime, CHANNEL, base["message_id"]):
             return None
         photos = []
         for url, _content_type in images[:MAX_PHOTOS]:
@@ -336,14 +336,6 @@ async def _read_photo(response: httpx.Response) -> bytes:
     if not content_type.startswith("image/"):
         raise BadImage("format", f"content type {content_type!r}")
     return await read_capped(response)
-
-
-def _handled_before(runtime: Runtime, key: str) -> bool:
-    from lapor.store.chats import seen_receipt
-    from lapor.store.db import new_session
-
-    with new_session(runtime.engine) as session:
-        return seen_receipt(session, CHANNEL, key)
 
 
 def _int(value: str | None) -> int:
