@@ -132,8 +132,15 @@ async def _serve_web(
     """uvicorn until `stop`; on `sock` when a supervisor shares one port among workers."""
     import uvicorn
 
+    # log_config=None: uvicorn's records go to our root handler, which redacts them, not to
+    # handlers of its own that would print a failing request's phone numbers as they are.
     config = uvicorn.Config(
-        app, host=settings.web_host, port=settings.web_port, log_level="warning", lifespan="off"
+        app,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level="warning",
+        log_config=None,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str | None = None
+    # One inbound photo's whole download (Twilio, its redirect, the CDN), however slowly
+    # the bytes arrive: a trickling server must not hold a request for minutes.
+    twilio_media_timeout_seconds: float = Field(default=20, gt=0, le=300)
     # The exact public URL base Twilio calls (scheme, host, path prefix): signatures cover it.
     public_base_url: str | None = None
     # Approved WhatsApp templates for messages outside the 24-hour window: a JSON object

@@ -7,10 +7,13 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -21,6 +24,8 @@ from lapor.bot.settings import Settings
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# The classic text format (what every Prometheus version reads), as before.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -217,46 +222,67 @@ def _health(runtime: Any | None):  # type: ignore[no-untyped-def]
     return endpoint
 
 
+class _Metrics:
+    """The figures of one scrape as Prometheus metric families.
+
+    Rendered by prometheus_client, which escapes label values: a label comes from data
+    others control (a Twilio status callback's ErrorCode), and written by hand a quote and a
+    newline in it would close the label and add a line of the sender's choosing.
+    """
+
+    def __init__(self, state: dict[str, Any], handled: Counter[str]) -> None:
+        self.state = state
+        self.handled = handled
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state
+        depth = GaugeMetricFamily(
+            "lapor_outbox_messages", "Outbox messages by status.", labels=["status"]
+        )
+        for status, count in sorted(state["depth"].items()):
+            depth.add_metric([str(status)], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "lapor_outbox_lag_seconds",
+            "Age of the oldest message due and not yet sent.",
+            value=round(state["lag_seconds"], 3),
+        )
+        latency = Metric(
+            "lapor_send_latency_seconds",
+            "Queued to handed to the platform, messages sent in the last 5 minutes.",
+            "summary",
+        )
+        for q in (0.5, 0.9, 0.99):
+            value = round(_quantile(state["latencies"], q), 3)
+            latency.add_sample("lapor_send_latency_seconds", {"quantile": str(q)}, value)
+        latency.add_sample("lapor_send_latency_seconds_count", {}, len(state["latencies"]))
+        yield latency
+        failures = GaugeMetricFamily(
+            "lapor_outbox_failures",
+            "Messages that failed, by channel and reason (Twilio delivery errors by their code).",
+            labels=["channel", "reason"],
+        )
+        for (channel, reason), count in sorted(state["failures"].items()):
+            failures.add_metric([str(channel), str(reason)], count)
+        yield failures
+        inbound = CounterMetricFamily(
+            "lapor_inbound_events",
+            "Inbound events handled by this process.",
+            labels=["channel"],
+        )
+        for channel, count in sorted(self.handled.items()):
+            inbound.add_metric([channel], count)
+        yield inbound
+
+
 def _metrics(runtime: Any):  # type: ignore[no-untyped-def]
     """Prometheus text format: outbox depth by status, dispatcher lag, send latency,
     failures by reason, handled events."""
 
     async def endpoint(request: Request) -> Response:
         state = await runtime.run_db(_outbox_state, runtime)
-        lines = [
-            "# HELP lapor_outbox_messages Outbox messages by status.",
-            "# TYPE lapor_outbox_messages gauge",
-            *(
-                f'lapor_outbox_messages{{status="{status}"}} {count}'
-                for status, count in sorted(state["depth"].items())
-            ),
-            "# HELP lapor_outbox_lag_seconds Age of the oldest message due and not yet sent.",
-            "# TYPE lapor_outbox_lag_seconds gauge",
-            f"lapor_outbox_lag_seconds {state['lag_seconds']:.3f}",
-            "# HELP lapor_send_latency_seconds Queued to handed to the platform, "
-            "messages sent in the last 5 minutes.",
-            "# TYPE lapor_send_latency_seconds summary",
-            *(
-                f'lapor_send_latency_seconds{{quantile="{q}"}} '
-                f"{_quantile(state['latencies'], q):.3f}"
-                for q in (0.5, 0.9, 0.99)
-            ),
-            f"lapor_send_latency_seconds_count {len(state['latencies'])}",
-            "# HELP lapor_outbox_failures Messages that failed, by channel and reason "
-            "(Twilio delivery errors by their code).",
-            "# TYPE lapor_outbox_failures gauge",
-            *(
-                f'lapor_outbox_failures{{channel="{channel}",reason="{reason}"}} {count}'
-                for (channel, reason), count in sorted(state["failures"].items())
-            ),
-            "# HELP lapor_inbound_events_total Inbound events handled by this process.",
-            "# TYPE lapor_inbound_events_total counter",
-            *(
-                f'lapor_inbound_events_total{{channel="{channel}"}} {count}'
-                for channel, count in sorted(runtime.handled.items())
-            ),
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+        body = generate_latest(_Metrics(state, runtime.handled))  # type: ignore[arg-type]
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     return endpoint
 

@@ -104,6 +104,15 @@ def first_receipt(session: Session, channel: str, key: str, now: datetime) -> bo
     return row.first() is not None
 
 
+def seen_receipt(session: Session, channel: str, key: str) -> bool:
+    """Whether an inbound event was handled already (read-only: a channel asks before
+    costly work, such as a download, that a redelivery would repeat for nothing)."""
+    row = session.execute(
+        select(_receipt.c.key).where(_receipt.c.channel == channel, _receipt.c.key == key[:80])
+    ).first()
+    return row is not None
+
+
 def touch_contact(
     session: Session,
     *,

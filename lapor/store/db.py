@@ -37,6 +37,9 @@ def make_engine(url: str, *, sqlite_cache_mb: int = 8, **kwargs: Any) -> Engine:
     """
     url = normalise_url(url)
     parsed = make_url(url)
+    # A failed statement's message would quote its parameters ("[parameters: (...)]"):
+    # citizens' phone numbers, names and notes, into the log and any traceback.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)

@@ -433,6 +433,28 @@ class Staff(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class StaffSession(SQLModel, table=True):
+    """A dashboard login, kept on the server so logging out or disabling ends it at once.
+
+    The cookie carries a random token; only its SHA-256 is stored, so a copy of the
+    database opens no session.
+    """
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    staff_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("staff.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(nullable=True)
+    last_seen_at: datetime | None = _utc(nullable=True)
+
+
 class ApiKey(SQLModel, table=True):
     """An Open311 client allowed to file reports (`lapor open311 key add`); stored hashed."""
 

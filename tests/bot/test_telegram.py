@@ -14,6 +14,7 @@ from lapor.bot.channels.telegram import render_markup, set_commands
 from lapor.bot.web import SECRET_HEADER, create_app
 from lapor.handlers.types import Choice, Outbound
 from lapor.store.db import new_session
+from lapor.store.media import MAX_BYTES
 from lapor.store.models import Contact, InboundReceipt, Outbox, Photo, Report
 from tests.bot.conftest import TelegramRig, jpeg_bytes
 from tests.fakes.bot_api import FakeBotAPI, UpdateFactory
@@ -138,6 +139,55 @@ async def test_largest_photo_size_is_downloaded(
     assert inbound is not None and inbound.photos[0].width == 1280
     assert [c.params["file_id"] for c in fake.calls_to("getFile")] == ["P9"]
     assert inbound.photos[0].source_key == "UP9"
+
+
+def _without_sizes(update: dict) -> dict:
+    message = update["message"]
+    for photo in message.get("photo", []):
+        photo.pop("file_size", None)
+    if "document" in message:
+        message["document"].pop("file_size", None)
+    return update
+
+
+OVERSIZED = [
+    ("photo, size understated", lambda u: u.photo("HUGE", "UHUGE"), 50_000),
+    ("photo, no size given", lambda u: _without_sizes(u.photo("HUGE", "UHUGE")), None),
+    ("image document, size understated", lambda u: u.document_image("HUGE", "UHUGE"), 2_345_678),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "declared"), OVERSIZED, ids=[case[0] for case in OVERSIZED]
+)
+async def test_a_file_larger_than_it_says_is_not_read_past_the_cap(
+    rig: TelegramRig, fake: FakeBotAPI, updates: UpdateFactory, name, make, declared
+) -> None:  # type: ignore[no-untyped-def]
+    path = "photos/huge.jpg"
+    fake.add_file(
+        "HUGE",
+        jpeg_bytes(),
+        file_unique_id="UHUGE",
+        file_path=path,
+        declared_size=declared if declared is not None else 0,
+        padding=3 * MAX_BYTES,
+    )
+    inbound = await rig.channel.to_inbound(Update.de_json(make(updates), rig.application.bot))
+    assert inbound is not None and inbound.photo_error == "too_large" and not inbound.photos
+    # Stopped soon after the cap (the rest of the 60 MB never left the server), not read whole.
+    assert fake.served_bytes(path) < 2 * MAX_BYTES
+
+
+async def test_a_replayed_photo_update_is_not_downloaded_again(
+    rig: TelegramRig, fake: FakeBotAPI, updates: UpdateFactory
+) -> None:
+    fake.add_file("P1", jpeg_bytes(), file_unique_id="UP1", file_path="photos/replayed.jpg")
+    update = updates.photo("P1", "UP1")
+    for _ in range(3):
+        await rig.feed(update)
+    assert fake.downloads.count("photos/replayed.jpg") == 1
+    assert len(fake.calls_to("getFile")) == 1
+    assert _count(rig, InboundReceipt) == 1
 
 
 # -- the whole flow through PTB --------------------------------------------------------------------

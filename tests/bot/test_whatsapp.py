@@ -165,6 +165,160 @@ async def test_media_that_is_not_an_image_is_refused_politely(
     assert inbound is not None and inbound.photo_error == "format" and not inbound.photos
 
 
+# -- media downloads: credentials, redirects, deadline, counts --------------------------------
+
+
+@pytest.fixture(scope="module")
+def stranger() -> Iterator[FakeTwilioAPI]:
+    """Another server on loopback that would happily serve (and log) the same media."""
+    with FakeTwilioAPI() as fake:
+        yield fake
+
+
+def _hostile_urls(twilio: FakeTwilioAPI, stranger: FakeTwilioAPI) -> dict[str, str]:
+    path = "/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1"
+    twilio.add_media(path, jpeg_bytes())
+    stranger.add_media(path, jpeg_bytes())
+    return {
+        "another port on loopback": f"{stranger.base_url}{path}",
+        "our gateway under another name": f"http://localhost:{twilio.port}{path}",
+        "cloud metadata": "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "someone else's https host": f"https://media.example.org{path}",
+        "not http at all": "file:///etc/passwd",
+        "not a url": "http://[::1",
+    }
+
+
+HOSTILE = [
+    "another port on loopback",
+    "our gateway under another name",
+    "cloud metadata",
+    "someone else's https host",
+    "not http at all",
+    "not a url",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+async def test_media_from_any_host_but_twilios_is_refused_without_sending_credentials(
+    rig: WhatsAppRig, twilio: FakeTwilioAPI, stranger: FakeTwilioAPI, name: str
+) -> None:
+    stranger.reset()
+    url = _hostile_urls(twilio, stranger)[name]
+    inbound = await rig.channel.to_inbound(InboundFactory().media([(url, "image/jpeg")]))
+    assert inbound is not None and inbound.photo_error == "download" and not inbound.photos
+    assert twilio.media_requests == [] and stranger.media_requests == []
+
+
+async def test_the_redirect_to_the_cdn_carries_no_credentials(
+    rig: WhatsAppRig, twilio: FakeTwilioAPI
+) -> None:
+    url = twilio.add_media("/media/cdn.jpg", jpeg_bytes())
+    twilio.cdn_base_url = f"http://localhost:{twilio.port}"  # the CDN: a host of its own
+    inbound = await rig.channel.to_inbound(InboundFactory().media([(url, "image/jpeg")]))
+    assert inbound is not None and len(inbound.photos) == 1
+    hops = [(r["kind"], r["had_auth"]) for r in twilio.media_requests]
+    assert hops == [("media", True), ("cdn", False)]
+
+
+@pytest.mark.parametrize(
+    ("location", "allowed"),
+    [
+        ("https://api.twilio.com/2010-04-01/Accounts/AC/Media/ME1", True),
+        ("/2010-04-01/Accounts/AC/Media/ME2", True),
+        ("https://93.184.215.14/cdn/abc", True),  # a public https host (Twilio's CDN's kind)
+        ("http://93.184.215.14/cdn/abc", False),  # plain http
+        ("https://127.0.0.1/cdn/abc", False),
+        ("https://169.254.169.254/latest/meta-data", False),
+        ("https://10.1.2.3/internal", False),
+        ("https://[::1]/x", False),
+        ("file:///etc/passwd", False),
+        ("", False),
+    ],
+)
+async def test_redirects_from_twilio_lead_only_to_public_https_hosts(
+    sqlite_url, tmp_path, clock, location: str, allowed: bool
+) -> None:  # type: ignore[no-untyped-def]
+    from lapor.bot.channels.whatsapp import MediaError
+
+    settings = load_settings(
+        _env_file=None,
+        database_url=sqlite_url,
+        media_dir=tmp_path / "media",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_whatsapp_from="whatsapp:+14155238886",
+        public_base_url=PUBLIC,
+    )
+    runtime = Runtime.from_settings(settings, clock=clock)
+    channel = WhatsAppChannel(runtime, settings)
+    here = httpx.URL("https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1")
+    try:
+        if allowed:
+            target = await channel._redirect(here, location)
+            assert target == here.join(location)
+        else:
+            with pytest.raises(MediaError):
+                await channel._redirect(here, location or None)
+    finally:
+        await channel.aclose()
+        runtime.dispose()
+
+
+async def test_a_trickling_download_gives_up_at_the_deadline(
+    sqlite_url, tmp_path, twilio: FakeTwilioAPI, clock
+) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    settings = wa_settings(sqlite_url, tmp_path, twilio, twilio_media_timeout_seconds=1)
+    rig = WhatsAppRig(settings, clock)
+    slow = twilio.add_media("/media/slow.jpg", jpeg_bytes(), trickle=30)
+    try:
+        started = time.monotonic()
+        inbound = await rig.channel.to_inbound(InboundFactory().media([(slow, "image/jpeg")]))
+        elapsed = time.monotonic() - started
+    finally:
+        await rig.aclose()
+    assert inbound is not None and inbound.photo_error == "download"
+    assert elapsed < 5, f"held for {elapsed:.1f} s"
+
+
+class CountingForm(dict):
+    """A webhook form that counts how often it is read."""
+
+    reads = 0
+
+    def get(self, *args):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        return super().get(*args)
+
+
+@pytest.mark.parametrize(
+    ("num_media", "expected"),
+    [
+        ("20000000", {"photos": 1}),  # Twilio's own limit is 10
+        ("abc", {"unsupported": "other"}),
+        ("-3", {"unsupported": "other"}),
+        ("1e9", {"unsupported": "other"}),
+        ("9" * 5000, {"unsupported": "other"}),
+        ("1", {"photos": 1}),
+    ],
+)
+async def test_num_media_is_parsed_safely_and_capped(
+    rig: WhatsAppRig, twilio: FakeTwilioAPI, num_media: str, expected: dict
+) -> None:
+    photo = twilio.add_media("/media/count.jpg", jpeg_bytes())
+    form = InboundFactory().media([(photo, "image/jpeg")], MessageType="image")
+    form = CountingForm({**form, "NumMedia": num_media})
+    inbound = await rig.channel.to_inbound(form)
+    assert inbound is not None
+    if "photos" in expected:
+        assert len(inbound.photos) == expected["photos"]
+    else:
+        assert inbound.unsupported == expected["unsupported"] and not inbound.photos
+    assert form.reads < 100, f"{form.reads} reads of the form"
+
+
 # -- signatures --------------------------------------------------------------------------------
 
 
@@ -196,6 +350,17 @@ async def test_redelivered_message_sid_changes_nothing(
     assert first.status_code == 200 and first.text.startswith("<?xml")
     assert (await rig.say(form)).status_code == 200
     assert len(twilio.sent_to(USER)) == 1 and rig.count(InboundReceipt) == 1
+
+
+async def test_a_redelivered_photo_message_is_not_downloaded_again(
+    rig: WhatsAppRig, twilio: FakeTwilioAPI
+) -> None:
+    photo = twilio.add_media("/media/again.jpg", jpeg_bytes())
+    form = InboundFactory().media([(photo, "image/jpeg")])
+    for _ in range(3):
+        assert (await rig.say(form)).status_code == 200
+    assert [r["kind"] for r in twilio.media_requests].count("media") == 1
+    assert rig.count(InboundReceipt) == 1
 
 
 # -- the conversation over WhatsApp ------------------------------------------------------------

@@ -11,7 +11,7 @@ from lapor.bot.dashboard.passwords import hash_password
 from lapor.bot.runtime import Runtime
 from lapor.bot.web import create_app
 from lapor.store.db import new_session, transaction
-from lapor.store.models import Staff
+from lapor.store.models import Staff, StaffSession
 from tests.conftest import FakeClock
 from tests.dashboard.conftest import (
     PAGES,
@@ -252,3 +252,25 @@ async def test_security_headers_are_on_every_response(signed_in: Rig) -> None:
         assert headers["x-content-type-options"] == "nosniff"
         expected = "no-cache" if "/static/" in path else "no-store"
         assert headers["cache-control"] == expected, path
+
+
+async def test_a_cookie_copied_before_logout_opens_nothing_after_it(signed_in: Rig) -> None:
+    web = signed_in.web
+    copied = web.client.cookies.get("lapor_dashboard")
+    assert copied and (await web.get("/dashboard/")).status_code == 200
+    assert (await web.logout()).status_code == 303
+    replay = signed_in.browser()
+    replay.client.cookies.set("lapor_dashboard", copied)
+    assert (await replay.get("/dashboard/")).status_code == 303
+    with new_session(signed_in.runtime.engine) as session:
+        ended = session.scalars(select(StaffSession.revoked_at)).one()
+    assert ended == signed_in.clock()
+
+
+async def test_each_login_is_its_own_session(signed_in: Rig) -> None:
+    other = signed_in.browser()
+    assert (await other.login()).status_code == 303
+    assert (await other.logout()).status_code == 303
+    # Logging out in one browser leaves the other's session alone.
+    assert (await signed_in.web.get("/dashboard/")).status_code == 200
+    assert (await other.get("/dashboard/")).status_code == 303

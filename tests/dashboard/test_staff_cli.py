@@ -119,3 +119,23 @@ async def test_disable_enable_password_and_unlock(run: Run, web: Browser) -> Non
     assert (await web.login("budi", new)).status_code == 401
     assert "unlocked" in run("unlock", "budi")
     assert (await web.login("budi", new)).status_code == 303
+
+
+@pytest.mark.parametrize(
+    "end",
+    [("disable", "enable"), ("password",)],
+    ids=["disable-then-enable", "new-password"],
+)
+async def test_a_cookie_saved_before_disable_or_a_new_password_stays_dead(
+    run: Run, web: Browser, end: tuple[str, ...]
+) -> None:
+    run("add", "budi", "--name", "Budi", "--password-stdin", input=GOOD)
+    assert (await web.login("budi", GOOD)).status_code == 303
+    saved = web.client.cookies.get("lapor_dashboard")
+    assert saved and (await web.get("/dashboard/")).status_code == 200
+    for command in end:
+        extra = {"input": "kata-sandi-yang-baru\n"} if command == "password" else {}
+        args = ("--password-stdin",) if command == "password" else ()
+        run(command, "budi", *args, **extra)
+    web.client.cookies.set("lapor_dashboard", saved)
+    assert (await web.get("/dashboard/")).status_code == 303

@@ -46,14 +46,14 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.loopback import LoopbackServer
@@ -274,6 +274,11 @@ class _StoredFile:
     file_unique_id: str
     file_path: str
     content: bytes
+    # What getFile reports as file_size (None: the real size). Telegram's sizes are not
+    # a promise: a file may turn out larger than declared, and some have no size at all.
+    declared_size: int | None = None
+    # Zero bytes streamed after `content` (a large file without holding it in memory).
+    padding: int = 0
 
 
 class _Windows:
@@ -463,6 +468,7 @@ class FakeBotAPI:
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._downloads: list[str] = []
+        self._served: dict[str, int] = {}
         self._rules: list[_FailRule] = []
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
@@ -624,10 +630,25 @@ class FakeBotAPI:
         content: bytes,
         file_unique_id: str | None = None,
         file_path: str | None = None,
+        *,
+        declared_size: int | None = None,
+        padding: int = 0,
     ) -> None:
-        """Make ``getFile(file_id)`` work and serve ``content`` at its file_path."""
+        """Make ``getFile(file_id)`` work and serve ``content`` at its file_path.
+
+        ``declared_size`` is the file_size getFile reports (the real size by default);
+        ``padding`` zero bytes are streamed after ``content``, so a test can serve a file
+        far larger than it says without building it in memory.
+        """
         with self._lock:
-            self._add_file_locked(file_id, content, file_unique_id, file_path)
+            stored = self._add_file_locked(file_id, content, file_unique_id, file_path)
+            stored.declared_size = declared_size
+            stored.padding = padding
+
+    def served_bytes(self, file_path: str) -> int:
+        """Bytes of ``file_path`` the server has handed to the network so far (all downloads)."""
+        with self._lock:
+            return self._served.get(file_path, 0)
 
     def _add_file_locked(
         self,
@@ -704,6 +725,7 @@ class FakeBotAPI:
             self._delivered.clear()
             self._calls.clear()
             self._downloads.clear()
+            self._served.clear()
             self._rules.clear()
             self._updates.clear()
             self._messages.clear()
@@ -803,7 +825,29 @@ class FakeBotAPI:
                 self._downloads.append(path)
         if stored is None:
             return _json_response(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-        return Response(stored.content, media_type="application/octet-stream")
+        if not stored.padding:
+            with self._lock:
+                self._served[path] = self._served.get(path, 0) + len(stored.content)
+            return Response(stored.content, media_type="application/octet-stream")
+        return StreamingResponse(self._stream(path, stored), media_type="application/octet-stream")
+
+    async def _stream(self, path: str, stored: _StoredFile) -> AsyncIterator[bytes]:
+        """The content, then the padding in 64 KiB pieces, counting what went out."""
+        zeros = bytes(64 * 1024)
+        pieces = [stored.content]
+        left = stored.padding
+        while True:
+            for piece in pieces:
+                # Yield to the loop: once the client hangs up, uvicorn's sends return at
+                # once, and only a pause lets Starlette's disconnect watcher stop us.
+                await asyncio.sleep(0)
+                with self._lock:
+                    self._served[path] = self._served.get(path, 0) + len(piece)
+                yield piece
+            if left <= 0:
+                return
+            pieces = [zeros[: min(left, len(zeros))]]
+            left -= len(pieces[0])
 
     @staticmethod
     def _error_response(err: _ApiError) -> Response:
@@ -1028,7 +1072,11 @@ class FakeBotAPI:
             return {
                 "file_id": stored.file_id,
                 "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.content),
+                "file_size": (
+                    stored.declared_size
+                    if stored.declared_size is not None
+                    else len(stored.content) + stored.padding
+                ),
                 "file_path": stored.file_path,
             }
         if method == "setwebhook":

@@ -32,6 +32,7 @@ status callbacks) and :func:`signed_form` signs them like Twilio (``X-Twilio-Sig
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import itertools
@@ -39,7 +40,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -48,7 +49,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
@@ -145,6 +146,7 @@ class _Media:
     content: bytes
     content_type: str
     cdn_token: str
+    trickle: float = 0.0  # seconds the CDN takes to hand over the bytes, a piece at a time
 
 
 class FakeTwilioAPI:
@@ -160,6 +162,10 @@ class FakeTwilioAPI:
         self._media: dict[str, _Media] = {}  # by URL path
         self._cdn: dict[str, _Media] = {}  # by token
         self._media_seq = itertools.count(1)
+        # Where media redirects to: None is this server's own origin; set another origin
+        # (e.g. ``http://localhost:PORT``, the same server under another name) to play a
+        # CDN on a host of its own.
+        self.cdn_base_url: str | None = None
 
         self.app = Starlette(
             routes=[
@@ -272,19 +278,29 @@ class FakeTwilioAPI:
         with self._lock:
             self._rules.append(_FailRule(code, http_status, message, to, times))
 
-    def add_media(self, path: str, content: bytes, content_type: str = "image/jpeg") -> str:
+    def add_media(
+        self,
+        path: str,
+        content: bytes,
+        content_type: str = "image/jpeg",
+        *,
+        trickle: float = 0.0,
+    ) -> str:
         """Serve ``content`` like an inbound WhatsApp attachment; return its ``MediaUrl0``.
 
         ``path`` starting with ``/`` is used as the URL path verbatim; anything else is a label
         (e.g. ``"pothole.jpg"``) and the URL gets Twilio's shape
-        ``/2010-04-01/Accounts/{sid}/Messages/MM.../Media/ME...``. Media survive :meth:`reset`."""
+        ``/2010-04-01/Accounts/{sid}/Messages/MM.../Media/ME...``. Media survive :meth:`reset`.
+        ``trickle`` makes the CDN spread the bytes over that many seconds (a slow server)."""
         if path.startswith("/"):
             url_path = path
         else:
             url_path = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{_sid('MM')}" + (
                 f"/Media/{_sid('ME')}"
             )
-        media = _Media(path, url_path, bytes(content), content_type, secrets.token_urlsafe(24))
+        media = _Media(
+            path, url_path, bytes(content), content_type, secrets.token_urlsafe(24), trickle
+        )
         with self._lock:
             old = self._media.pop(url_path, None)
             if old is not None:
@@ -299,6 +315,7 @@ class FakeTwilioAPI:
             self._messages.clear()
             self._media_requests.clear()
             self._rules.clear()
+            self.cdn_base_url = None
 
     # ----------------------------------------------------------------- HTTP handlers
 
@@ -423,7 +440,7 @@ class FakeTwilioAPI:
             return self._error(20003, 401)
         return Response(
             status_code=307,
-            headers={"Location": f"{self.base_url}/cdn/{media.cdn_token}"},
+            headers={"Location": f"{self.cdn_base_url or self.base_url}/cdn/{media.cdn_token}"},
         )
 
     async def _cdn_endpoint(self, request: Request) -> Response:
@@ -440,7 +457,17 @@ class FakeTwilioAPI:
             )
         if media is None:
             return Response("Not Found", status_code=404, media_type="text/plain")
+        if media.trickle:
+            return StreamingResponse(_trickled(media), media_type=media.content_type)
         return Response(media.content, media_type=media.content_type)
+
+
+async def _trickled(media: _Media) -> AsyncIterator[bytes]:
+    pieces = 40
+    step = max(1, -(-len(media.content) // pieces))
+    for start in range(0, len(media.content), step):
+        await asyncio.sleep(media.trickle / pieces)
+        yield media.content[start : start + step]
 
 
 # --------------------------------------------------------------------- client helpers

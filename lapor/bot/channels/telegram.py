@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import (
     BotCommand,
     ForceReply,
@@ -38,6 +39,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from lapor.bot.channels.download import handled_before, read_capped
 from lapor.bot.dispatcher import (
     MigratedError,
     PermanentError,
@@ -59,6 +61,7 @@ CONCURRENT_UPDATES = 32
 CAPTION_LIMIT = 1024  # Telegram's limits on a photo caption and a message text
 TEXT_LIMIT = 4096
 PINNED_MEMORY = 10_000
+DOWNLOAD_S = 30.0  # one photo's whole download from the Bot API's file server
 
 COMMANDS = {
     "id": [
@@ -219,7 +222,7 @@ class TelegramChannel:
                 return Inbound(**base, unsupported=kind)
         return Inbound(**base, unsupported="other")
 
-    async def _photo_inbound(self, message: Message, base: dict[str, Any]) -> Inbound:
+    async def _photo_inbound(self, message: Message, base: dict[str, Any]) -> Inbound | None:
         if message.photo:
             largest = message.photo[-1]
             file_id, unique_id, size = largest.file_id, largest.file_unique_id, largest.file_size
@@ -235,17 +238,50 @@ class TelegramChannel:
         extra = {"text": caption, "media_group": message.media_group_id}
         if size is not None and size > MAX_BYTES:
             return Inbound(**base, photo_error="too_large", **extra)
+        # A redelivered update (same update_id) had its photo stored the first time.
+        if await handled_before(self.runtime, CHANNEL, base["message_id"]):
+            return None
         try:
             telegram_file = await message.get_bot().get_file(file_id)
-            raw = bytes(await telegram_file.download_as_bytearray())
+            if (telegram_file.file_size or 0) > MAX_BYTES:
+                return Inbound(**base, photo_error="too_large", **extra)
+            raw = await download_capped(telegram_file.file_path)
         except TelegramError as exc:
             log.warning("could not download a photo: %s", exc)
             return Inbound(**base, photo_error="download", **extra)
+        except (httpx.HTTPError, DownloadError, TimeoutError) as exc:
+            log.warning("could not download a photo: %s", type(exc).__name__)
+            return Inbound(**base, photo_error="download", **extra)
+        except BadImage as exc:
+            return Inbound(**base, photo_error=exc.reason, **extra)
         try:
             photo = await self.runtime.accept_photo(raw, source_key=unique_id)
         except BadImage as exc:
             return Inbound(**base, photo_error=exc.reason, **extra)
         return Inbound(**base, photos=(photo,), **extra)
+
+
+class DownloadError(Exception):
+    """A file could not be fetched (not a photo problem)."""
+
+
+async def download_capped(url: str | None, max_bytes: int = MAX_BYTES) -> bytes:
+    """A file from the Bot API's file URL, read as it streams and dropped past `max_bytes`.
+
+    getFile's file_size may be missing or smaller than the file (PTB's download helpers
+    then read all of it into memory, 50 MB as readily as 5): the cap holds whatever it
+    says. `DOWNLOAD_S` bounds the whole download, however slowly the bytes come.
+    """
+    if not url or not url.startswith(("https://", "http://")):
+        raise DownloadError("no file URL")
+    async with (
+        asyncio.timeout(DOWNLOAD_S),
+        httpx.AsyncClient(timeout=20) as client,
+        client.stream("GET", url) as response,
+    ):
+        if response.status_code != 200:
+            raise DownloadError(f"HTTP {response.status_code}")
+        return await read_capped(response, max_bytes)
 
 
 def _for_us(message: Message) -> bool:

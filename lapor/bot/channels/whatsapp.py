@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -29,6 +30,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from lapor.bot.channels.download import handled_before, read_capped
 from lapor.bot.dispatcher import (
     HeldError,
     PermanentError,
@@ -39,7 +41,7 @@ from lapor.bot.runtime import Runtime
 from lapor.bot.settings import Settings
 from lapor.handlers.texts import t
 from lapor.handlers.types import GeoPoint, Inbound, Outbound
-from lapor.store.media import MAX_BYTES, BadImage
+from lapor.store.media import BadImage
 from lapor.store.models import Contact, Outbox
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ CHANNEL = "whatsapp"
 WINDOW = timedelta(hours=24)
 BODY_LIMIT = 1600  # Twilio's limit on a WhatsApp message body
 MAX_PHOTOS = 3
+MAX_MEDIA = 10  # Twilio's limit on media in one WhatsApp message
+MEDIA_REDIRECTS = 3
+TWILIO_API = "https://api.twilio.com"
 _TWILIO_URL = re.compile(r"^https://([a-z0-9-]+\.)*twilio\.com(?=/|$)", re.IGNORECASE)
 
 # Twilio error codes that decide what happens to a message.
@@ -131,11 +136,17 @@ class WhatsAppChannel:
         self.runtime = runtime
         self.settings = settings
         self.validator = RequestValidator(settings.twilio_token() or "")
-        self.http = http or httpx.AsyncClient(
-            auth=(settings.twilio_account_sid or "", settings.twilio_token() or ""),
-            follow_redirects=True,  # media URLs redirect to a CDN
-            timeout=20,
+        # Redirects are followed by hand (media URLs redirect to a CDN), so that every hop
+        # is checked and the credentials go to Twilio's API host and nowhere else.
+        self.http = http or httpx.AsyncClient(follow_redirects=False, timeout=20)
+        self.auth = httpx.BasicAuth(
+            settings.twilio_account_sid or "", settings.twilio_token() or ""
         )
+        base = httpx.URL(settings.twilio_api_base_url or TWILIO_API)
+        self.media_origin = _origin(base)
+        # A gateway (or a test double) on a private address may redirect within its own
+        # network; Twilio itself redirects only to its public https CDN.
+        self.private_redirects = _private_literal(base.host)
 
     def public_url(self, path: str, query: str = "") -> str:
         """The URL Twilio called, rebuilt from PUBLIC_BASE_URL (we may sit behind a proxy)."""
@@ -172,7 +183,8 @@ class WhatsAppChannel:
                 return Inbound(**base, unsupported="other")
             label = form.get("Label") or form.get("Address") or None
             return Inbound(**base, location=GeoPoint(lat, lon, label))
-        count = _int(form.get("NumMedia"))
+        # Twilio sends at most 10 media a message; a forged count must not spin the loop.
+        count = max(0, min(_int(form.get("NumMedia")), MAX_MEDIA))
         if count:
             return await self._media_inbound(form, base, count, body)
         message_type = (form.get("MessageType") or "text").lower()
@@ -188,7 +200,7 @@ class WhatsAppChannel:
 
     async def _media_inbound(
         self, form: dict[str, str], base: dict[str, Any], count: int, body: str | None
-    ) -> Inbound:
+    ) -> Inbound | None:
         images = []
         for index in range(count):
             content_type = (form.get(f"MediaContentType{index}") or "").lower()
@@ -205,6 +217,9 @@ class WhatsAppChannel:
                 else ("video" if first.startswith("video/") else "document")
             )
             return Inbound(**base, unsupported=kind, text=body)
+        # Twilio redelivers a message it got no answer for: handled once, fetched once.
+        if await handled_before(self.runtime, CHANNEL, base["message_id"]):
+            return None
         photos = []
         for url, _content_type in images[:MAX_PHOTOS]:
             try:
@@ -220,24 +235,49 @@ class WhatsAppChannel:
         return Inbound(**base, photos=tuple(photos), text=body, media_group=group)
 
     async def _download(self, url: str) -> bytes:
-        """Fetch media with basic auth, through the redirect, refusing what is not a photo."""
-        target = gateway_url(url, self.settings.twilio_api_base_url)
-        async with self.http.stream("GET", target) as response:
-            if response.status_code != 200:
-                raise MediaError(f"HTTP {response.status_code}")
-            content_type = response.headers.get("content-type", "").lower()
-            if not content_type.startswith("image/"):
-                raise BadImage("format", f"content type {content_type!r}")
-            declared = _int(response.headers.get("content-length"))
-            if declared and declared > MAX_BYTES:
-                raise BadImage("too_large", f"{declared} bytes")
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BYTES:
-                    raise BadImage("too_large", f"over {MAX_BYTES} bytes")
-                chunks.append(chunk)
-        return b"".join(chunks)
+        """Fetch media from Twilio with basic auth, through its redirect, within a deadline."""
+        deadline = self.settings.twilio_media_timeout_seconds
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._fetch(url)
+        except TimeoutError:
+            raise MediaError(f"not downloaded within {deadline:g} s") from None
+
+    async def _fetch(self, url: str) -> bytes:
+        try:
+            target = httpx.URL(gateway_url(url, self.settings.twilio_api_base_url))
+        except httpx.InvalidURL:
+            raise MediaRefused("not a URL") from None
+        # The credentials open the whole account: never send them to a host a form names.
+        if _origin(target) != self.media_origin:
+            raise MediaRefused(f"media on {target.host!r} is not Twilio's")
+        for _hop in range(MEDIA_REDIRECTS + 1):
+            auth = self.auth if _origin(target) == self.media_origin else None
+            async with self.http.stream("GET", target, auth=auth) as response:
+                if response.is_redirect:
+                    target = await self._redirect(target, response.headers.get("location"))
+                    continue
+                return await _read_photo(response)
+        raise MediaError("too many redirects")
+
+    async def _redirect(self, current: httpx.URL, location: str | None) -> httpx.URL:
+        """Where a redirect may lead: Twilio's own host, or a public https host (its CDN)."""
+        if not location:
+            raise MediaError("a redirect without a Location")
+        try:
+            target = current.join(location)
+        except httpx.InvalidURL:
+            raise MediaRefused("a redirect to something that is not a URL") from None
+        if _origin(target) == self.media_origin:
+            return target
+        if self.private_redirects:
+            if target.scheme not in ("http", "https"):
+                raise MediaRefused(f"a redirect to a {target.scheme!r} URL")
+            return target
+        if target.scheme != "https":
+            raise MediaRefused("a redirect to a plain http URL")
+        await _public_host(target)
+        return target
 
     async def record_status(self, form: dict[str, str]) -> bool:
         """A status callback: keep the furthest status reached, and the error code."""
@@ -255,6 +295,47 @@ class WhatsAppChannel:
 
 class MediaError(Exception):
     """Media could not be fetched (not a photo problem: the download failed)."""
+
+
+class MediaRefused(MediaError):
+    """A media URL or redirect we will not follow (another host, our own network)."""
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"https": 443, "http": 80}.get(url.scheme)
+    return url.scheme, url.host.lower(), url.port or default
+
+
+def _private_literal(host: str) -> bool:
+    """A loopback or private address written as such (a gateway or a test double)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False
+
+
+async def _public_host(url: httpx.URL) -> None:
+    """Refuse a host that resolves, now, into our own network (cloud metadata, loopback)."""
+    port = url.port or 443
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(url.host, port)
+    except OSError:
+        raise MediaRefused(f"unknown host {url.host!r}") from None
+    for info in infos:
+        if not ipaddress.ip_address(info[4][0]).is_global:
+            raise MediaRefused(f"a redirect to {url.host!r}, a private or local address")
+
+
+async def _read_photo(response: httpx.Response) -> bytes:
+    """The body of a 200 image answer, dropped as soon as it passes MAX_BYTES."""
+    if response.status_code != 200:
+        raise MediaError(f"HTTP {response.status_code}")
+    content_type = response.headers.get("content-type", "").lower()
+    if not content_type.startswith("image/"):
+        raise BadImage("format", f"content type {content_type!r}")
+    return await read_capped(response)
 
 
 def _int(value: str | None) -> int:

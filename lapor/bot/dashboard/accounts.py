@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
+from lapor.store import staff_sessions
 from lapor.store.models import Staff
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -172,9 +173,15 @@ class SignedIn:
     name: str
 
 
-def signed_in(session: Session, staff_id: int, tag: str) -> SignedIn | None:
-    """The account behind a session, if it is still active and its password unchanged."""
-    staff = session.get(Staff, staff_id)
-    if staff is None or not staff.active or session_tag(staff.password_hash) != tag:
+def signed_in(
+    session: Session, token: str, tag: str, now: datetime
+) -> tuple[SignedIn, int | None] | None:
+    """The account behind a session token, if the session is live and the password unchanged.
+
+    The second value is the session's id when its last_seen_at is due for a refresh.
+    """
+    live = staff_sessions.live_session(session, token, now)
+    if live is None or session_tag(live.password_hash) != tag:
         return None
-    return SignedIn(staff.id or 0, staff.username, staff.name)
+    due = live.id if staff_sessions.needs_touch(live, now) else None
+    return SignedIn(live.staff_id, live.username, live.name), due

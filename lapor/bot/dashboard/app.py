@@ -55,6 +55,7 @@ from lapor.bot.dashboard.queries import (
     report_detail,
 )
 from lapor.bot.dashboard.security import (
+    SESSION_FIELD,
     SecurityHeaders,
     StaffOnly,
     csrf_protected,
@@ -65,7 +66,7 @@ from lapor.bot.settings import Settings
 from lapor.handlers.texts import day_text, month_name, thousands
 from lapor.incentives import quota
 from lapor.routing.svgmap import MapArea, load_areas, render_map
-from lapor.store import stats
+from lapor.store import staff_sessions, stats
 from lapor.store.db import new_session, transaction
 from lapor.store.lifecycle import STATUSES, ReportStatus
 
@@ -282,9 +283,10 @@ class Views:
                 logged_out=False,
             )
         staff_id, tag = signed
+        token = await self.write(staff_sessions.open_session, staff_id, now, SESSION_MAX_AGE)
         # A fresh session on login: nothing from before (CSRF token included) carries over.
         request.session.clear()
-        request.session.update(staff=staff_id, tag=tag, since=now.timestamp())
+        request.session.update({SESSION_FIELD: token, "tag": tag})
         csrf_token(request.session)
         return RedirectResponse(target, status_code=303)
 
@@ -308,6 +310,10 @@ class Views:
         return attempt.staff_id, done[2]
 
     async def logout(self, request: Request, form: FormData) -> Response:
+        # Ended on the server too: a copy of this cookie opens nothing afterwards.
+        token = request.session.get(SESSION_FIELD)
+        if isinstance(token, str) and token:
+            await self.write(staff_sessions.revoke_session, token, self.runtime.clock())
         request.session.clear()
         base = request.scope.get("root_path", "")
         return RedirectResponse(f"{base}/login?out=1", status_code=303)
@@ -675,7 +681,7 @@ def create_dashboard(
             same_site="lax",
             https_only=https,
         ),
-        Middleware(StaffOnly, runtime=runtime, max_session=SESSION_MAX_AGE),
+        Middleware(StaffOnly, runtime=runtime),
     ]
     return Starlette(
         routes=routes,

@@ -27,6 +27,7 @@ from lapor.bot.dashboard.accounts import (
 )
 from lapor.bot.dashboard.passwords import PasswordRefused, check_strength, hash_password
 from lapor.store.db import transaction
+from lapor.store.staff_sessions import revoke_staff_sessions
 
 staff_app = typer.Typer(help="Dashboard staff accounts.", no_args_is_help=True)
 
@@ -136,7 +137,8 @@ def list_accounts() -> None:
 
 @staff_app.command("disable")
 def disable(username: str) -> None:
-    """Stop an account from logging in; its open sessions end at their next request."""
+    """Stop an account from logging in; its open sessions end at once (enabling it again
+    does not bring them back)."""
 
     _set_active(username, False)
 
@@ -150,7 +152,10 @@ def enable(username: str) -> None:
 
 def _set_active(username: str, active: bool) -> None:
     def change(session: Session, now: datetime) -> str:
-        get_staff(session, username).active = active
+        staff = get_staff(session, username)
+        staff.active = active
+        if not active:
+            revoke_staff_sessions(session, staff.id or 0, now)
         return f"{username} {'enabled' if active else 'disabled'}"
 
     _change(change)
@@ -164,7 +169,9 @@ def password(username: str, password_stdin: bool = PASSWORD_STDIN) -> None:
     password_hash = hash_password(_read_password(password_stdin))
 
     def change(session: Session, now: datetime) -> str:
-        get_staff(session, username).password_hash = password_hash
+        staff = get_staff(session, username)
+        staff.password_hash = password_hash
+        revoke_staff_sessions(session, staff.id or 0, now)
         return f"password of {username} changed"
 
     _change(change)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -19,10 +18,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lapor.bot.dashboard.accounts import SignedIn, signed_in
-from lapor.store.db import new_session
+from lapor.store import staff_sessions
+from lapor.store.db import new_session, transaction
 
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'"
 CSRF_FIELD = "csrf"
+# The cookie field naming the server-side session (store.staff_sessions).
+SESSION_FIELD = "sid"
 # Paths anyone may open: the login form and the stylesheet it needs.
 PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/static/",)
@@ -87,20 +89,15 @@ def safe_next(target: str | None, base: str) -> str:
 class StaffOnly:
     """Everything but the login page needs a live staff session; else off to the login page.
 
-    A session is live when it is younger than `max_session` (by the injected clock, so
-    tests move time instead of waiting) and its account is still active with the same
-    password: disabling an account or changing its password ends its sessions at once.
+    The cookie names a session kept on the server (`store.staff_sessions`): it is live
+    until it expires (by the injected clock, so tests move time instead of waiting), is
+    revoked (logout, `lapor staff disable`, a new password), or its account is disabled
+    or its password changed. A copied cookie therefore dies with the session it names.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        runtime: Any,
-        max_session: timedelta,
-    ) -> None:
+    def __init__(self, app: ASGIApp, runtime: Any) -> None:
         self.app = app
         self.runtime = runtime
-        self.max_session = max_session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,7 +110,7 @@ class StaffOnly:
         session: dict[str, Any] = scope["session"]
         staff = await self._staff(session)
         if staff is None:
-            if "staff" in session:
+            if SESSION_FIELD in session or "staff" in session:
                 # Keep the CSRF token: the login page about to open needs one anyway.
                 csrf = session.get(CSRF_FIELD)
                 session.clear()
@@ -132,18 +129,22 @@ class StaffOnly:
         await self.app(scope, receive, send)
 
     async def _staff(self, session: dict[str, Any]) -> SignedIn | None:
-        staff_id, tag, since = session.get("staff"), session.get("tag"), session.get("since")
-        if not isinstance(staff_id, int) or not isinstance(tag, str):
+        token, tag = session.get(SESSION_FIELD), session.get("tag")
+        if not isinstance(token, str) or not token or not isinstance(tag, str):
             return None
-        if not isinstance(since, int | float):
-            return None
-        age = self.runtime.clock().timestamp() - since
-        if not 0 <= age <= self.max_session.total_seconds():
-            return None
+        now = self.runtime.clock()
+        engine = self.runtime.engine
 
         def lookup() -> SignedIn | None:
-            with new_session(self.runtime.engine) as db:
-                return signed_in(db, staff_id, tag)
+            with new_session(engine) as db:
+                found = signed_in(db, token, tag, now)
+            if found is None:
+                return None
+            staff, due = found
+            if due is not None:
+                with transaction(engine) as db:
+                    staff_sessions.touch(db, due, now)
+            return staff
 
         return await self.runtime.run_db(lookup)
 
