@@ -30,7 +30,7 @@ _PHONE = re.compile(r"(?<![\w-])(?:\+\d{8,15}|08\d{7,12}|628\d{8,11})\b")
 CONTEXT_FIELDS = ("ticket", "report_id", "outbox_id", "key", "channel", "status", "attempts")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
-QUIET_BELOW_WARNING = ("twilio", "twilio.http_client")
+DEBUG_ONLY = ("twilio", "twilio.http_client")
 
 
 def redact(text: str) -> str:
@@ -107,9 +107,10 @@ def configure(level: str, form: str = "text") -> None:
     # would catch it, but a request line per message is noise at INFO anyway.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # The twilio client logs 9-11 INFO lines per message sent (headers, the Account SID,
-    # the recipient): kept for DEBUG only.
-    for name in QUIET_BELOW_WARNING:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # the recipient): written only when the operator asks for DEBUG.
+    debugging = root.level <= logging.DEBUG
+    for name in DEBUG_ONLY:
+        logging.getLogger(name).setLevel(logging.DEBUG if debugging else logging.WARNING)
     # uvicorn installs handlers of its own (with propagate=False) unless told not to
     # (serve.py passes log_config=None); either way its records go through ours.
     for name in UVICORN_LOGGERS:
