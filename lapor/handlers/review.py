@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from lapor.handlers.context import Ctx, Reply, category_name
+from lapor.handlers.context import SHOWN, Ctx, Reply, category_name, shown_value
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
@@ -90,9 +90,11 @@ def tell_audience(
     *,
     photo: str | None = None,
     rate: bool = False,
+    officer_note: str | None = None,
     **values: object,
 ) -> list[Reply]:
-    """One message per person following the report: the reporter and its followers."""
+    """One message per person following the report: the reporter and its followers (a
+    rahasia report has none). `officer_note` is what the officer wrote, without who."""
     replies = []
     for contact in report_store.audience(ctx.session, report):
         if not contact.reachable:
@@ -103,11 +105,13 @@ def tell_audience(
         )
         if extra_key:
             text += " " + t(lang, extra_key, **values)
+        if officer_note:
+            text += "\n" + t(lang, "status.officer_note", note=officer_note)
         choices: tuple[Choice, ...] = ()
         if rate and contact.id == report.reporter_id:
             text += "\n\n" + t(lang, "rate.prompt")
             choices = tuple(Choice(str(n), f"rate:{report.id}:{n}") for n in range(1, 6))
-            _await_rating(ctx, contact, report)
+            _offer(ctx, contact, choices)
         replies.append(
             Reply(
                 text,
@@ -122,13 +126,16 @@ def tell_audience(
     return replies
 
 
-def _await_rating(ctx: Ctx, contact: Contact, report: Report) -> None:
-    """An idle reporter's next "3" is a rating (numbered replies on WhatsApp and console)."""
+def _offer(ctx: Ctx, contact: Contact, choices: tuple[Choice, ...]) -> None:
+    """The contact's next typed number answers these choices (WhatsApp and console), in
+    whatever step they are: the draft, and the clock that expires it, are left alone."""
     conversation = chats.load_conversation(
         ctx.session, contact.channel, contact.address, contact.id, ctx.now
     )
-    if conversation.state == "idle":
-        chats.save_conversation(ctx.session, conversation, "rating", {"report": report.id}, ctx.now)
+    data = {**conversation.data, SHOWN: shown_value(choices)}
+    chats.save_conversation(
+        ctx.session, conversation, conversation.state, data, conversation.updated_at
+    )
 
 
 # -- cards ------------------------------------------------------------------------------------
@@ -164,7 +171,7 @@ def admin_card_text(ctx: Ctx, report: Report, similar: list[str] | None = None) 
     ).scalar_one()
     note = (report.note or "-")[:300]
     similar_text = t(staff(ctx), "card.similar", tickets=", ".join(similar)) if similar else ""
-    return t(
+    return _private_mark(ctx, report) + t(
         staff(ctx),
         "card.admin",
         ticket=report.ticket,
@@ -224,8 +231,15 @@ def _decided(
     return [Reply(text, buttons, to=rooms.admin, photo=_photo_path(ctx, report), edit=card)]
 
 
+def _private_mark(ctx: Ctx, report: Report) -> str:
+    """The first line of a rahasia laporan's cards, so no officer mistakes it for public."""
+    if report.public or report.kind != ReportKind.LAPORAN.value:
+        return ""
+    return t(staff(ctx), "card.private") + "\n"
+
+
 def group_card_text(ctx: Ctx, report: Report) -> str:
-    return t(
+    return _private_mark(ctx, report) + t(
         staff(ctx),
         "group.card",
         ticket=report.ticket,
@@ -641,13 +655,14 @@ def _admin_answer(
         for contact in report_store.audience(ctx.session, moved):
             report_store.follow(ctx.session, original, contact.id, ctx.now)
         decision = t(staff(ctx), "decision.duplicate", original=original.ticket)
+        # A rahasia original is not followed, so its ticket is not promised to anyone.
+        told = (
+            tell_audience(ctx, moved, "status.duplicate", original=original.ticket)
+            if original.public
+            else tell_audience(ctx, moved, "status.duplicate_private")
+        )
         return MemberTurn(
-            "idle",
-            {},
-            [
-                *_decided(ctx, moved, card, decision, _who(inbound), rooms),
-                *tell_audience(ctx, moved, "status.duplicate", original=original.ticket),
-            ],
+            "idle", {}, [*_decided(ctx, moved, card, decision, _who(inbound), rooms), *told]
         )
     if pending == "block":
         reason = text[:300]

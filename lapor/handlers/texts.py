@@ -295,6 +295,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Laporan ini sama dengan {original}; Anda akan menerima kabar perkembangan {original}.",
         "This report is the same as {original}; you will be told how {original} goes.",
     ),
+    "status.duplicate_private": (
+        "Laporan ini sama dengan laporan lain yang sudah ditangani petugas.",
+        "This report is the same as another one the officers are already handling.",
+    ),
+    "status.officer_note": ("Catatan petugas: “{note}”", "The officers' note: “{note}”"),
     "status.acknowledged": (
         "Pesan Anda sudah dibaca petugas. Terima kasih!",
         "Your message has been read by the staff. Thank you!",
@@ -343,6 +348,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Peta: {map}\nSaluran: {channel} · Laporan sebelumnya dari pelapor ini: {history}{similar}",
         "🆕 {ticket} · {kind}\nCategory: {category}\nNote: {note}\nLocation: {kelurahan}\n"
         "Map: {map}\nChannel: {channel} · Earlier reports by this reporter: {history}{similar}",
+    ),
+    "card.private": (
+        "🔒 RAHASIA: hanya untuk petugas; jangan dibagikan ke warga lain.",
+        "🔒 RAHASIA (private): for the officers only; do not share with other citizens.",
     ),
     "card.similar": ("\n⚠️ Mungkin sama dengan: {tickets}", "\n⚠️ Possibly the same as: {tickets}"),
     "card.verify": ("✅ Verifikasi", "✅ Verify"),
@@ -605,6 +614,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "mine.header": ("Laporan terakhir Anda:", "Your latest reports:"),
     "mine.line": ("{ticket} · {what} · {status} · {date}", "{ticket} · {what} · {status} · {date}"),
+    "mine.followed": (" · (diikuti)", " · (followed)"),
+    "mine.rate": ("⭐ Beri nilai {ticket}", "⭐ Rate {ticket}"),
+    "mine.feedback.submitted": ("Diterima", "Received"),
+    "mine.feedback.acknowledged": ("Sudah dibaca", "Read"),
     # -- deadlines (SP4N-LAPOR!): staff chats, in the deployment's language ---------------------
     "sla.days": ("{n} hari kerja", "{n} working days"),
     "sla.day": ("{n} hari kerja", "{n} working day"),
