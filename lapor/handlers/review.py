@@ -746,6 +746,7 @@ def _loose(name: str) -> str:
 
 
 GROUP_ACTIONS = frozenset({"p", "s", "n"})
+OFFICER_NOTE_MAX = 500  # relayed to citizens under the resolved notice: a few lines at most
 
 
 def bind_group(ctx: Ctx, inbound: Inbound, code: str, rooms: Rooms) -> list[Reply]:
@@ -854,14 +855,20 @@ def on_group(
         if not inbound.photos:
             if inbound.photo_error or text:
                 again = t(staff(ctx), "group.after_photo_expected", ticket=report.ticket)
+                if text and not inbound.photo_error:
+                    # What the officer writes before the photo is the closing note.
+                    member = {**member, "note": _officer_note(member.get("note"), text)}
+                    again += " " + t(staff(ctx), "group.note_kept")
                 return MemberTurn("review", member, [Reply(again)])
             return MemberTurn("review", member, [])
+        note = _officer_note(member.get("note"), text) or None
         photo_id = report_store.upsert_photo(ctx.session, inbound.photos[0].to_dict(), ctx.now)
         moved = _move(
             ctx,
             inbound,
             report,
             ReportStatus.RESOLVED,
+            note=note,
             allowed_from=[ReportStatus.FORWARDED, ReportStatus.IN_PROGRESS],
             after_photo_id=photo_id,
         )
@@ -875,7 +882,12 @@ def on_group(
                     ctx, moved, inbound, member.get("card"), t(staff(ctx), "group.resolved")
                 ),
                 *tell_audience(
-                    ctx, moved, "status.resolved", photo=inbound.photos[0].path, rate=True
+                    ctx,
+                    moved,
+                    "status.resolved",
+                    photo=inbound.photos[0].path,
+                    rate=True,
+                    officer_note=note,
                 ),
             ],
         )
@@ -914,6 +926,12 @@ def on_group(
         replies += tell_audience(ctx, moved, "status.returned")
         return MemberTurn("idle", {}, replies)
     return MemberTurn("idle", {}, [])
+
+
+def _officer_note(earlier: str | None, text: str) -> str:
+    """The officer's words on a fix: text sent before the after-photo, then its caption."""
+    parts = [part for part in (earlier, text.strip()) if part]
+    return " ".join(parts)[:OFFICER_NOTE_MAX]
 
 
 def _group_decided(

@@ -472,14 +472,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Sorry {name}, report {ticket} is not for this group.",
     ),
     "group.after_photo_prompt": (
-        "{name}, kirim foto sesudah perbaikan untuk {ticket} (wajib). "
-        "Balas pesan ini; /batal untuk membatalkan.",
-        "{name}, send the photo after the fix for {ticket} (required). "
-        "Reply to this message; /batal to cancel.",
+        "{name}, kirim foto sesudah perbaikan untuk {ticket} (wajib), boleh dengan keterangan "
+        "untuk pelapor. Balas pesan ini; /batal untuk membatalkan.",
+        "{name}, send the photo after the fix for {ticket} (required), with a caption for the "
+        "reporter if you like. Reply to this message; /batal to cancel.",
     ),
     "group.after_photo_expected": (
         "Untuk menyelesaikan {ticket} saya perlu foto sesudah perbaikan.",
         "To close {ticket} I need a photo after the fix.",
+    ),
+    "group.note_kept": (
+        "Catatan Anda disimpan dan akan disampaikan ke pelapor bersama fotonya.",
+        "Your note is kept and will go to the reporter with the photo.",
     ),
     "group.bounce_prompt": (
         "{name}, mengapa {ticket} bukan wilayah Anda? (misalnya wilayah kelurahan lain) "
