@@ -11,6 +11,9 @@ rejection reason has a small conversation of their own, addressed "<chat>/<membe
 
 from __future__ import annotations
 
+import difflib
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -704,12 +707,17 @@ def _admin_answer(
             )
         return MemberTurn("idle", {}, replies)
     if pending == "route":
-        kelurahan = find_kelurahan(ctx.session, text)
+        match = find_kelurahan(ctx.session, text)
+        kelurahan = match.found
         if kelurahan is None:
-            again = Reply(
-                t(staff(ctx), "review.route_bad", given=text[:60]),
-                (Choice(t(staff(ctx), "cancel"), "cancel"),),
-            )
+            if match.ambiguous:
+                names = ", ".join(match.ambiguous)
+                said = t(staff(ctx), "review.route_ambiguous", given=text[:60], names=names)
+            else:
+                said = t(staff(ctx), "review.route_bad", given=text[:60])
+                if match.close:
+                    said += " " + t(staff(ctx), "review.route_close", names=", ".join(match.close))
+            again = Reply(said, (Choice(t(staff(ctx), "cancel"), "cancel"),))
             return MemberTurn("review", member, [again])
         _amend(ctx, inbound, report, f"routed to {kelurahan.code}", kelurahan_code=kelurahan.code)
         decision, more = forward(ctx, report, rooms, _actor(inbound))
@@ -720,23 +728,51 @@ def _admin_answer(
     return MemberTurn("idle", {}, [])
 
 
-def find_kelurahan(session: Session, text: str) -> Kelurahan | None:
-    """By code, or by name loosely (spellings differ: Tanjung Priok / Tanjung Priuk)."""
+@dataclass(frozen=True)
+class KelurahanMatch:
+    """A verifier's typed kelurahan: the one meant, or the names to offer instead."""
+
+    found: Kelurahan | None
+    ambiguous: list[str]
+    close: list[str]
+
+
+def find_kelurahan(session: Session, text: str) -> KelurahanMatch:
+    """By code, or by name loosely: regardless of case and accents ("petojo", "Pétojo"),
+    with or without "Kel." and "(demo)", by the start or a part of the name; spellings
+    differ (Tanjung Priok / Tanjung Priuk). Several matches, or none, give names to offer."""
     wanted = text.strip()
-    found = session.get(Kelurahan, wanted)
+    found = session.get(Kelurahan, wanted) or session.get(Kelurahan, wanted.upper())
     if found is not None:
-        return found
+        return KelurahanMatch(found, [], [])
     key = _loose(wanted)
     if not key:
-        return None
-    for kelurahan in session.scalars(select(Kelurahan)):
-        if _loose(kelurahan.name) == key:
-            return kelurahan
-    return None
+        return KelurahanMatch(None, [], [])
+    every = list(session.scalars(select(Kelurahan).order_by(Kelurahan.name)))
+    keyed = [(_loose(k.name), _loose(_bare(k.name)), k) for k in every]
+    for matches in (
+        [k for full, bare, k in keyed if key in (full, bare)],
+        [k for full, bare, k in keyed if full.startswith(key) or bare.startswith(key)],
+        [k for full, bare, k in keyed if key in full],
+    ):
+        if len(matches) == 1:
+            return KelurahanMatch(matches[0], [], [])
+        if matches:
+            return KelurahanMatch(None, [k.name for k in matches[:5]], [])
+    names = {bare: k.name for _full, bare, k in keyed}
+    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
+    return KelurahanMatch(None, [], [names[c] for c in close])
+
+
+def _bare(name: str) -> str:
+    """ "Petojo (demo)" -> "Petojo": the part in brackets is not what people type."""
+    return re.sub(r"\([^)]*\)", " ", name)
 
 
 def _loose(name: str) -> str:
-    cleaned = "".join(ch for ch in name.casefold() if ch.isalnum())
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    cleaned = "".join(ch for ch in plain if ch.isalnum())
     for prefix in ("kelurahan", "kel"):
         cleaned = cleaned.removeprefix(prefix)
     return cleaned.replace("u", "o")

@@ -428,6 +428,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Kelurahan “{given}” tidak ditemukan. Ketik kode atau nama lain, atau Batal.",
         "Kelurahan “{given}” was not found. Type another code or name, or Cancel.",
     ),
+    "review.route_close": ("Mungkin maksudnya: {names}?", "Did you mean: {names}?"),
+    "review.route_ambiguous": (
+        "“{given}” cocok dengan beberapa kelurahan: {names}. Ketik nama lengkap atau kodenya, "
+        "atau Batal.",
+        "“{given}” matches several kelurahan: {names}. Type the full name or the code, or Cancel.",
+    ),
     "review.cancelled": (
         "Dibatalkan; laporan tidak diubah.",
         "Cancelled; the report is unchanged.",
