@@ -173,7 +173,11 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
         choices: tuple[Choice, ...] = ()
         if data.get("photo_gps") and not data.get("location"):
             choices = (Choice(ctx.t("location.use_photo"), "loc:photo"),)
-        return Reply(ctx.t("location.prompt"), (*choices, _cancel(ctx)), ask_location=True)
+        how = f"location.how.{ctx.contact.channel}"
+        text = ctx.t(
+            "location.prompt", how=ctx.t(how if how in CATALOGUE else "location.how.telegram")
+        )
+        return Reply(text, (*choices, _cancel(ctx)), ask_location=True)
     if step is Step.NOTE:
         text = (
             ctx.t("note.current", note=data["note"]) if data.get("note") else ctx.t("note.prompt")

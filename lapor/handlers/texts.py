@@ -1,7 +1,8 @@
 """Every text a user reads, Bahasa Indonesia first, English second.
 
-`t(language, key, **values)` formats one entry. Channels add only platform hints
-(how to share a location in WhatsApp); everything else comes from here.
+`t(language, key, **values)` formats one entry. Channels add only rendering (a numbered
+list's "reply with the number"); everything else, including how each channel shares a
+location, comes from here.
 """
 
 from __future__ import annotations
@@ -111,11 +112,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Sudah {max} foto; foto tambahan tidak disimpan.",
         "You already have {max} photos; extra photos are not kept.",
     ),
-    "location.prompt": (
-        "Bagikan lokasi masalahnya: tekan tombol “📍 Kirim lokasi”, atau kirim pin lewat "
-        "lampiran (📎 → Lokasi) dan geser ke titik yang tepat.",
-        "Share the problem's location: press “📍 Send location”, or send a pin through the "
-        "attachment menu (📎 → Location) and move it to the exact spot.",
+    # Each channel says what it can do: only Telegram has a location button.
+    "location.prompt": ("Bagikan lokasi masalahnya: {how}", "Share the problem's location: {how}"),
+    "location.how.telegram": (
+        "tekan tombol “📍 Kirim lokasi” di bawah, atau kirim pin lewat lampiran (📎 → Lokasi) "
+        "dan geser ke titik yang tepat.",
+        "press “📍 Send location” below, or send a pin through the attachment menu "
+        "(📎 → Location) and move it to the exact spot.",
+    ),
+    "location.how.whatsapp": (
+        "tekan 📎 (lampiran) → Lokasi, lalu kirim lokasi Anda saat ini atau geser peta ke "
+        "titik masalahnya dan kirim.",
+        "tap 📎 (attach) → Location, then send your current location, or move the map to the "
+        "problem's spot and send it.",
+    ),
+    "location.how.console": (
+        "ketik /loc LINTANG BUJUR, misalnya /loc -6.1754 106.8272.",
+        "type /loc LAT LON, e.g. /loc -6.1754 106.8272.",
     ),
     "location.button": ("📍 Kirim lokasi", "📍 Send location"),
     "location.use_photo": ("Pakai lokasi dari foto", "Use the photo's location"),
@@ -599,12 +612,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "wa.reply_number": (
         "Balas dengan angka pilihan Anda (atau ketik BATAL).",
         "Reply with the number of your choice (or type BATAL).",
-    ),
-    "wa.location_howto": (
-        "Cara mengirim lokasi di WhatsApp: tekan 📎 (lampiran) → Lokasi → kirim lokasi Anda "
-        "saat ini, atau geser peta ke titik masalahnya lalu kirim.",
-        "To share a location in WhatsApp: tap 📎 (attach) → Location → send your current "
-        "location, or move the map to the problem's spot and send it.",
     ),
     # -- opting out of unsolicited messages ------------------------------------------------
     "optout.done": (

@@ -64,8 +64,6 @@ def render(message: Outbound, room: str = "") -> str:
     ]
     for number, choice in enumerate(message.choices, start=1):
         lines.append(f"       {number:>2}. {choice.label}")
-    if message.ask_location:
-        lines.append("       (bagikan lokasi / share a location: /loc LAT LON)")
     if message.photo:
         lines.append(f"       [foto / photo: {message.photo}]")
     if message.location:
