@@ -422,11 +422,19 @@ def on_admin(ctx: Ctx, inbound: Inbound, rooms: Rooms, member: dict[str, Any]) -
     choice = inbound.choice
     pending = member.get("action")
     text = (inbound.text or "").strip()
-    if choice is None and not pending:
+    command, argument = _room_command(text)
+    if command is None and choice is None and not pending:
+        if _console_room(inbound, rooms) and text:
+            # Nobody else is in a console room: an unanswered line would look like a hang.
+            return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.console_hint"))])
         return MemberTurn("idle", {}, [])  # people talk in groups; only our buttons matter
     if not is_verifier(ctx.session, inbound, rooms):
         refusal = t(staff(ctx), "review.not_verifier", name=_who(inbound))
         return MemberTurn("idle", {}, [Reply(refusal)])
+    if command == "help":
+        return _help(ctx, member, "review.help")
+    if command == "open":
+        return MemberTurn("idle", {}, _open_admin_card(ctx, argument))
     if choice == "cancel" or text.casefold() in ("/batal", "batal"):
         return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
     if choice is not None:
@@ -445,6 +453,42 @@ def on_admin(ctx: Ctx, inbound: Inbound, rooms: Rooms, member: dict[str, Any]) -
     if report is None:
         return MemberTurn("idle", {}, [])
     return _admin_answer(ctx, inbound, rooms, pending, report, text, member)
+
+
+ROOM_COMMANDS = {"/buka": "open", "/open": "open", "/bantuan": "help", "/help": "help"}
+
+
+def _room_command(text: str) -> tuple[str | None, str]:
+    """ "/buka@lapor_bot JKT-2611-00042" -> ("open", "JKT-2611-00042")."""
+    head, _, rest = text.partition(" ")
+    return ROOM_COMMANDS.get(head.split("@", 1)[0].casefold()), rest.strip()
+
+
+def _help(ctx: Ctx, member: dict[str, Any], key: str) -> MemberTurn:
+    """Help in a room; an answer being asked for is still awaited afterwards."""
+    state = "review" if member.get("action") else "idle"
+    return MemberTurn(state, member if member.get("action") else {}, [Reply(t(staff(ctx), key))])
+
+
+def _console_room(inbound: Inbound, rooms: Rooms) -> bool:
+    return inbound.channel == "console" and rooms.console
+
+
+def _open_admin_card(ctx: Ctx, ticket: str) -> list[Reply]:
+    """`/buka TICKET` in the admin chat: any report's card again, with the buttons its
+    status still allows, so an older card can be acted on (the console's numbers answer
+    the newest card)."""
+    report = report_store.by_ticket(ctx.session, ticket) if ticket else None
+    if report is None:
+        return [Reply(t(staff(ctx), "review.open_bad", given=ticket[:40] or "-"))]
+    buttons: tuple[Choice, ...] = ()
+    if report.status == ReportStatus.SUBMITTED.value:
+        buttons = admin_buttons(ctx, report)
+    elif report.status == ReportStatus.VERIFIED.value:
+        buttons = (Choice(t(staff(ctx), "card.reroute"), f"fw:{report.id}"),)
+    status = t(staff(ctx), "card.status", status=status_label(report.status, staff(ctx)))
+    text = admin_card_text(ctx, report) + status
+    return [Reply(text, buttons, photo=_photo_path(ctx, report))]
 
 
 def _too_late(ctx: Ctx, report: Report) -> MemberTurn:
@@ -828,10 +872,15 @@ def on_group(
     choice = inbound.choice
     pending = member.get("action")
     text = (inbound.text or "").strip()
-    if text.casefold().startswith("/buka"):
-        return MemberTurn("idle", {}, _open_card(ctx, kelurahan, text[5:].strip(), inbound))
+    command, argument = _room_command(text)
+    if command == "open":
+        return MemberTurn("idle", {}, _open_card(ctx, kelurahan, argument, inbound))
+    if command == "help":
+        return _help(ctx, member, "group.help")
     if choice == "cancel" or text.casefold() in ("/batal", "batal"):
         return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
+    if choice is None and not pending and text and _console_room(inbound, rooms):
+        return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.console_hint"))])
     if choice is not None:
         try:
             action, report_id, _extra = _report_from(choice)
@@ -997,7 +1046,10 @@ def _open_card(ctx: Ctx, kelurahan: Kelurahan, ticket: str, inbound: Inbound) ->
     ):
         return [Reply(t(staff(ctx), "group.open_bad", given=ticket[:40] or "-"))]
     card = group_card(ctx, report, (inbound.channel, inbound.address))
-    return [Reply(card.text, card.choices, photo=card.photo, location=card.location)]
+    choices = card.choices
+    if report.status == ReportStatus.IN_PROGRESS.value:
+        choices = tuple(c for c in choices if not c.payload.startswith("p:"))
+    return [Reply(card.text, choices, photo=card.photo, location=card.location)]
 
 
 # -- the citizen's rating ---------------------------------------------------------------------

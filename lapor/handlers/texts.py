@@ -107,6 +107,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.bad.truncated": ("berkasnya rusak atau terpotong", "the file is damaged or cut off"),
     "photo.bad.empty": ("berkasnya kosong", "the file is empty"),
     "photo.bad.download": ("gagal diunduh", "it could not be downloaded"),
+    "photo.bad.missing": ("berkasnya tidak ditemukan", "the file was not found"),
     "photo.received": ("Foto diterima ({count}/{max}).", "Photo received ({count}/{max})."),
     "photo.full": (
         "Sudah {max} foto; foto tambahan tidak disimpan.",
@@ -447,6 +448,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "atau Batal.",
         "“{given}” matches several kelurahan: {names}. Type the full name or the code, or Cancel.",
     ),
+    "review.help": (
+        "Di grup verifikator: tekan tombol pada kartu laporan (di konsol: ketik nomornya; "
+        "nomor menjawab kartu terakhir). /buka NOMOR-TIKET menampilkan kartu laporan mana pun "
+        "lagi, dengan tombol yang masih berlaku. /batal membatalkan jawaban yang sedang "
+        "diminta.",
+        "In the verifiers' chat: press the buttons on a report's card (in the console: type "
+        "the number; numbers answer the latest card). /buka TICKET shows any report's card "
+        "again, with the buttons that still apply. /batal cancels an answer being asked for.",
+    ),
+    "review.console_hint": (
+        "Tidak ada jawaban yang sedang diminta. Ketik nomor tombol kartu terakhir, "
+        "/buka NOMOR-TIKET untuk kartu lain, atau /bantuan.",
+        "No answer is being asked for. Type a button's number on the latest card, "
+        "/buka TICKET for another card, or /bantuan.",
+    ),
+    "review.open_bad": ("Tiket {given} tidak ditemukan.", "Ticket {given} was not found."),
+    "card.status": ("\n\nStatus: {status}", "\n\nStatus: {status}"),
     "review.cancelled": (
         "Dibatalkan; laporan tidak diubah.",
         "Cancelled; the report is unchanged.",
@@ -526,6 +544,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "grup):\n{lines}\nKetik /buka NOMOR-TIKET untuk menampilkan kartunya.",
         "📋 {count} new reports for this kelurahan (combined to stay within the group message "
         "limit):\n{lines}\nType /buka TICKET to show its card.",
+    ),
+    "group.help": (
+        "Di grup kelurahan: tekan 🔧 Proses saat mulai menangani, ✅ Selesai lalu kirim foto "
+        "sesudah perbaikan (keterangan untuk pelapor boleh ditulis), atau 🚫 Bukan wilayah kami "
+        "dengan alasannya. /buka NOMOR-TIKET menampilkan kartu laporan grup ini; /batal "
+        "membatalkan.",
+        "In a kelurahan group: press 🔧 In progress when work starts, ✅ Done and then send the "
+        "photo after the fix (a note for the reporter is welcome), or 🚫 Not our area with the "
+        "reason. /buka TICKET shows a card of this group's; /batal cancels.",
     ),
     "group.open_bad": (
         "Tiket {given} tidak ada di grup ini.",

@@ -140,6 +140,8 @@ async def to_inbound(
         path = Path(path_text).expanduser()
         try:
             raw = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return Inbound(**event, photo_error="missing")  # a typo in the path, usually
         except OSError:
             return Inbound(**event, photo_error="download")
         try:
