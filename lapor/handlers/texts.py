@@ -7,6 +7,7 @@ location, comes from here.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 LANGUAGES = ("id", "en")
@@ -36,7 +37,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "expired": (
         "Percakapan sebelumnya berakhir karena tidak ada balasan selama {minutes} menit, "
         "jadi drafnya tidak disimpan. Silakan mulai lagi.",
-        "The previous conversation ended after {minutes} minutes without a reply, so its "
+        "The previous conversation ended after {minutes} {minutes|minute|minutes} without a "
+        "reply, so its "
         "draft was not saved. Please start again.",
     ),
     "stale_choice": (
@@ -111,7 +113,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.received": ("Foto diterima ({count}/{max}).", "Photo received ({count}/{max})."),
     "photo.full": (
         "Sudah {max} foto; foto tambahan tidak disimpan.",
-        "You already have {max} photos; extra photos are not kept.",
+        "You already have {max} {max|photo|photos}; extra photos are not kept.",
     ),
     # Each channel says what it can do: only Telegram has a location button.
     "location.prompt": ("Bagikan lokasi masalahnya: {how}", "Share the problem's location: {how}"),
@@ -157,7 +159,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "note.too_long": (
         "Keterangan terlalu panjang ({length} karakter). Maksimal {max} karakter.",
-        "The note is too long ({length} characters). At most {max} characters.",
+        "The note is too long ({length} characters). At most {max} {max|character|characters}.",
     ),
     "confirm.summary": (
         "Periksa laporan Anda:\n"
@@ -219,7 +221,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "feedback.too_long": (
         "Pesan terlalu panjang ({length} karakter). Maksimal {max} karakter.",
-        "The message is too long ({length} characters). At most {max} characters.",
+        "The message is too long ({length} characters). At most {max} {max|character|characters}.",
     ),
     "feedback.done.saran": (
         "Terima kasih atas saran Anda! Tercatat dengan nomor {ticket} dan akan dibaca petugas.",
@@ -283,14 +285,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "limit.hour": (
         "Anda sudah mengirim {count} laporan dalam satu jam terakhir. Silakan coba lagi nanti; "
         "terima kasih atas kepedulian Anda.",
-        "You have sent {count} reports in the last hour. Please try again later; thank you for "
-        "caring.",
+        "You have sent {count} {count|report|reports} in the last hour. Please try again "
+        "later; thank you for caring.",
     ),
     "limit.day": (
         "Anda sudah mengirim {count} laporan hari ini, batas hariannya. Silakan lanjutkan besok; "
         "terima kasih atas kepedulian Anda.",
-        "You have sent {count} reports today, the daily limit. Please continue tomorrow; thank "
-        "you for caring.",
+        "You have sent {count} {count|report|reports} today, the daily limit. Please continue "
+        "tomorrow; thank you for caring.",
     ),
     "blocked": (
         "Maaf, akun Anda sedang dibatasi oleh petugas sehingga laporan tidak dapat diteruskan"
@@ -542,7 +544,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "group.digest": (
         "📋 {count} laporan baru untuk kelurahan ini (digabung agar tidak melebihi batas pesan "
         "grup):\n{lines}\nKetik /buka NOMOR-TIKET untuk menampilkan kartunya.",
-        "📋 {count} new reports for this kelurahan (combined to stay within the group message "
+        "📋 {count} new {count|report|reports} for this kelurahan (combined to stay within the "
+        "group message "
         "limit):\n{lines}\nType /buka TICKET to show its card.",
     ),
     "group.help": (
@@ -583,7 +586,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "head.code_slow": (
         "Terlalu banyak kode yang salah. Silakan coba lagi dalam {minutes} menit.",
-        "Too many wrong codes. Please try again in {minutes} minutes.",
+        "Too many wrong codes. Please try again in {minutes} {minutes|minute|minutes}.",
     ),
     "head.already": (
         "Akun ini sudah terhubung sebagai Ketua {unit}, Kel. {kelurahan}.",
@@ -625,14 +628,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Halo {name}, terima kasih atas {done} laporan terverifikasi hari ini. Untuk minimal "
         "{minimum} laporan, masih perlu {n} lagi. Laporan yang menunggu verifikasi: {waiting}. "
         "Ketik /lapor untuk melapor, /jeda untuk menghentikan pengingat.",
-        "Hello {name}, thank you for today's {done} verified reports. To reach the minimum of "
-        "{minimum}, {n} more are needed. Reports awaiting verification: {waiting}. Type /lapor "
-        "to report, /jeda to pause reminders.",
+        "Hello {name}, thank you for today's {done} verified {done|report|reports}. To reach the "
+        "minimum of {minimum}, {n} more {n|is|are} needed. Reports awaiting verification: "
+        "{waiting}. Type /lapor to report, /jeda to pause reminders.",
     ),
     "reminder.monthly": (
         "Ringkasan {month} untuk Ketua {unit}: {counted} laporan terverifikasi, {paid} dibayar; "
         "perkiraan tunjangan {allowance}. Terima kasih atas kerja Anda untuk warga!",
-        "Summary of {month} for the head of {unit}: {counted} verified reports, {paid} paid; "
+        "Summary of {month} for the head of {unit}: {counted} verified {counted|report|reports}, "
+        "{paid} paid; "
         "estimated allowance {allowance}. Thank you for your work for the residents!",
     ),
     # -- WhatsApp rendering -----------------------------------------------------------------
@@ -726,8 +730,17 @@ def thousands(value: int) -> str:
     return f"{value:,}".replace(",", ".")
 
 
+# English nouns agree with their number: "{count|report|reports}" reads "1 report" or
+# "2 reports" (Indonesian needs no such form: "1 laporan", "2 laporan").
+_PLURAL = re.compile(r"\{(\w+)\|([^|{}]*)\|([^|{}]*)\}")
+
+
+def _agree(text: str, values: dict[str, object]) -> str:
+    return _PLURAL.sub(lambda m: m.group(2) if values.get(m.group(1)) == 1 else m.group(3), text)
+
+
 def t(language: str, key: str, **values: object) -> str:
     """The text for `key` in `language` (English when asked, Indonesian otherwise)."""
     indonesian, english = CATALOGUE[key]
     text = english if language == "en" else indonesian
-    return text.format(**values) if values else text
+    return _agree(text, values).format(**values) if values else text
