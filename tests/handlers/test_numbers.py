@@ -114,6 +114,8 @@ def test_every_number_in_every_list_does_what_its_label_says(engine, clock, chan
     walk.do(lambda: chat.photo(fake_photo(501, gps=INSIDE_GAMBIR)))  # location, photo's own
     walk.do(lambda: chat.location(*ON_GAMBIR_SENEN_BORDER))  # which kelurahan
     walk.do(lambda: chat.choose("kel:DEMO.01"))  # note (Lewati)
+    walk.do(lambda: chat.location())  # not a note: said so, with the same choices
+    walk.do(lambda: chat.text("/bantuan"))  # help, and the step again
     walk.do(lambda: chat.choose("note:skip"))  # a similar report: follow or not
     assert chat.state == Step.SIMILAR
     walk.do(lambda: chat.choose("dup:new"))  # public, rahasia, Batal
@@ -134,6 +136,9 @@ def test_every_number_in_every_list_does_what_its_label_says(engine, clock, chan
     walk.do(lambda: chat.text("/saran"))  # saran text (Batal)
     walk.do(lambda: chat.text("Tambah tempat sampah di taman"))  # send or cancel
     walk.do(lambda: chat.choose("fb:send"))  # done
+    walk.do(lambda: chat.text("/apresiasi"))
+    walk.do(lambda: chat.text("Petugas cepat sekali"))
+    walk.do(lambda: chat.text("batal"))  # cancelled, and the menu
 
     # Resolved while the citizen is in the middle of another report.
     report_id = world.report(ticket).id
@@ -146,4 +151,4 @@ def test_every_number_in_every_list_does_what_its_label_says(engine, clock, chan
     walk.do(lambda: chat.choose(f"rate:{report_id}:2"))  # the comment (Batal)
     walk.do(lambda: chat.text("Masih ada sampah"))  # thanks, and the categories again
     assert chat.state == Step.CATEGORY, "the draft survived the rating"
-    assert len(walk.checked) == 31
+    assert len(walk.checked) == 36
