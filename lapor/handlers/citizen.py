@@ -101,16 +101,22 @@ def parse_command(text: str | None) -> tuple[str | None, str]:
     return WORD_COMMANDS.get(_normal(stripped)), ""
 
 
-def match_choice(text: str | None, choices: tuple[Choice, ...]) -> str | None:
-    """A typed number ("2") or label ("sampah") picks the same payload as its button."""
-    if not text or not choices:
+def match_choice(
+    text: str | None, choices: tuple[Choice, ...], also: tuple[Choice, ...] = ()
+) -> str | None:
+    """A typed number ("2") or label ("sampah") picks the same payload as its button.
+
+    A number counts only in `choices` (the numbered list the user last saw); a label may
+    also name one of `also` (the current step's own buttons).
+    """
+    if not text or not (choices or also):
         return None
     wanted = _normal(text)
     # isdecimal and ASCII: "²" and "٣" are digits to Python but not numbers people type.
     if wanted.isascii() and wanted.isdecimal():
         index = int(wanted) - 1
         return choices[index].payload if 0 <= index < len(choices) else None
-    for choice in choices:
+    for choice in (*choices, *also):
         if _normal(choice.label) == wanted:
             return choice.payload
     return None
@@ -167,7 +173,11 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
         choices: tuple[Choice, ...] = ()
         if data.get("photo_gps") and not data.get("location"):
             choices = (Choice(ctx.t("location.use_photo"), "loc:photo"),)
-        return Reply(ctx.t("location.prompt"), (*choices, _cancel(ctx)), ask_location=True)
+        how = f"location.how.{ctx.contact.channel}"
+        text = ctx.t(
+            "location.prompt", how=ctx.t(how if how in CATALOGUE else "location.how.telegram")
+        )
+        return Reply(text, (*choices, _cancel(ctx)), ask_location=True)
     if step is Step.NOTE:
         text = (
             ctx.t("note.current", note=data["note"]) if data.get("note") else ctx.t("note.prompt")
@@ -265,7 +275,8 @@ def start(ctx: Ctx, action: str, step: Step, data: dict[str, Any]) -> Turn:
         new = {"kind": action}
         return Turn(Step.FEEDBACK_TEXT, new, [prompt(ctx, Step.FEEDBACK_TEXT, new)])
     if action == "mine":
-        return Turn(Step.IDLE, {}, [my_reports(ctx)])
+        # A look at one's reports (and a rating from there) keeps a draft in progress.
+        return Turn(step, data, [my_reports(ctx)])
     if action == "quota":
         return Turn(
             step, data, [joined(heads.quota_text(ctx, ctx.config.quota), prompt(ctx, step, data))]
@@ -286,26 +297,44 @@ def start(ctx: Ctx, action: str, step: Step, data: dict[str, Any]) -> Turn:
 
 
 def my_reports(ctx: Ctx) -> Reply:
-    """The sender's latest reports: ticket, category or kind, status label, date (WIB)."""
-    rows = report_store.latest_for_contact(ctx.session, ctx.contact.id, ctx.config.my_reports_limit)
+    """The sender's latest reports and the ones they follow: ticket, category or kind,
+    status label, date (WIB); resolved, unrated reports can be rated from here."""
+    limit = ctx.config.my_reports_limit
+    own = report_store.latest_for_contact(ctx.session, ctx.contact.id, limit)
+    followed = report_store.followed_by_contact(ctx.session, ctx.contact.id, limit)
+    rows = sorted(
+        [(r, c, False) for r, c in own] + [(r, c, True) for r, c in followed],
+        key=lambda row: (row[0].created_at, row[0].id or 0),
+        reverse=True,
+    )[:limit]
     back = (Choice(ctx.t("menu.report"), "menu:report"), Choice(ctx.t("menu.back"), "menu:home"))
     if not rows:
         return Reply(ctx.t("mine.none"), back)
     lines = [ctx.t("mine.header")]
-    for report, category in rows:
+    rate: list[Choice] = []
+    for report, category, is_followed in rows:
         what = category_name(category, ctx.lang) if category else ctx.t(f"kind.{report.kind}")
         local = report.created_at.astimezone(ctx.config.timezone)
-        date = day_text(local.date(), ctx.lang)
-        lines.append(
-            ctx.t(
-                "mine.line",
-                ticket=report.ticket,
-                what=what,
-                status=status_label(report.status, ctx.lang),
-                date=date,
-            )
+        line = ctx.t(
+            "mine.line",
+            ticket=report.ticket,
+            what=what,
+            status=_mine_status(ctx, report),
+            date=day_text(local.date(), ctx.lang),
         )
-    return Reply("\n".join(lines), back)
+        lines.append(line + (ctx.t("mine.followed") if is_followed else ""))
+        if not is_followed and report.status == "resolved" and report.rating is None:
+            rate.append(Choice(ctx.t("mine.rate", ticket=report.ticket), f"rating:{report.id}"))
+    return Reply("\n".join(lines), (*rate, *back))
+
+
+def _mine_status(ctx: Ctx, report: Report) -> str:
+    """Saran and apresiasi are read, not verified: "Diterima", then "Sudah dibaca"."""
+    if report.kind != ReportKind.LAPORAN.value:
+        key = f"mine.feedback.{report.status}"
+        if key in CATALOGUE:
+            return ctx.t(key)
+    return status_label(report.status, ctx.lang)
 
 
 # -- steps ------------------------------------------------------------------------------------
@@ -493,7 +522,7 @@ def similar_reports(ctx: Ctx, data: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for item in sorted(found.values(), key=lambda i: (i["metres"] is None, i["metres"] or 0)):
         report = ctx.session.get(Report, item["id"])
-        if report is None or report.reporter_id == ctx.contact.id:
+        if report is None or report.reporter_id == ctx.contact.id or not report.public:
             continue
         rows.append(
             {
@@ -526,7 +555,7 @@ def on_similar(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
                 report_store.follow(ctx.session, report, ctx.contact.id, ctx.now)
             done = Reply(
                 ctx.t("dup.followed", ticket=item["ticket"]),
-                (Choice(ctx.t("menu.back"), "menu:home"),),
+                (Choice(ctx.t("menu.mine"), "menu:mine"), Choice(ctx.t("menu.back"), "menu:home")),
             )
             return Turn(Step.IDLE, {}, [done])
     return _again(ctx, Step.SIMILAR, data, "dup.question")
@@ -692,30 +721,70 @@ def rating_choices(report_id: int) -> tuple[Choice, ...]:
     return tuple(Choice(str(n), f"rate:{report_id}:{n}") for n in range(1, 6))
 
 
+def _rateable(ctx: Ctx, report: Report | None) -> bool:
+    return (
+        report is not None
+        and report.reporter_id == ctx.contact.id
+        and report.status == "resolved"
+        and report.kind == ReportKind.LAPORAN.value
+    )
+
+
+def _resume(step: Step, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a rating interrupted the user, so the draft survives it."""
+    if step in (Step.IDLE, Step.RATING, Step.RATING_COMMENT):
+        return None
+    return {"step": step.value, "data": data}
+
+
+def _back_to(ctx: Ctx, resume: dict[str, Any] | None, replies: list[Reply]) -> Turn:
+    """After a rating: on with the interrupted step (its prompt under the thanks), or idle."""
+    first, *rest = replies
+    if resume is None:
+        back = Reply(first.text, (Choice(ctx.t("menu.back"), "menu:home"),))
+        return Turn(Step.IDLE, {}, [back, *rest])
+    step, data = Step(resume["step"]), resume["data"]
+    return Turn(step, data, [joined(first.text, prompt(ctx, step, data)), *rest])
+
+
 def on_rating_step(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
-    """Waiting for a rating (a number, or a button); anything else shows the menu."""
+    """A conversation stored by an older version while waiting for a rating: the menu."""
     return start(ctx, "menu", Step.IDLE, {})
 
 
+def ask_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
+    """ "Beri nilai" under "Laporan saya": the 1-5 question, wherever the user is."""
+    try:
+        report_id = int(choice.split(":", 1)[1])
+    except ValueError:
+        return _again(ctx, step, data, "stale_choice")
+    report = ctx.session.get(Report, report_id)
+    if not _rateable(ctx, report):
+        return _again(ctx, step, data, "rate.not_yours")
+    assert report is not None
+    choices = rating_choices(report.id)
+    if step is Step.IDLE:
+        choices = (*choices, Choice(ctx.t("menu.back"), "menu:home"))
+    return Turn(step, data, [Reply(f"{report.ticket}: {ctx.t('rate.prompt')}", choices)])
+
+
 def on_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
-    """A rating button under a resolved report: 3-5 is thanks; 1-2 asks what is wrong."""
+    """A rating of a resolved report, at any step: 3-5 is thanks; 1-2 asks what is wrong.
+    A draft in progress is kept and its step asked again afterwards."""
     try:
         _, report_id, value = choice.split(":")
         rating = int(value)
     except ValueError:
         return _again(ctx, step, data, "stale_choice")
     report = ctx.session.get(Report, int(report_id))
-    if (
-        report is None
-        or report.reporter_id != ctx.contact.id
-        or report.status != "resolved"
-        or not 1 <= rating <= 5
-    ):
+    if not _rateable(ctx, report) or not 1 <= rating <= 5:
         return _again(ctx, step, data, "rate.not_yours")
+    assert report is not None
+    resume = _resume(step, data) if step is not Step.RATING_COMMENT else data.get("resume")
     if rating <= 2:
-        new = {"report": report.id, "rating": rating}
+        new = {"report": report.id, "rating": rating, "resume": resume}
         return Turn(Step.RATING_COMMENT, new, [prompt(ctx, Step.RATING_COMMENT, new)])
-    return Turn(Step.IDLE, {}, review.rate(ctx, report, rating, None, ctx.rooms))
+    return _back_to(ctx, resume, review.rate(ctx, report, rating, None, ctx.rooms))
 
 
 def on_rating_comment(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
@@ -727,7 +796,7 @@ def on_rating_comment(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     if report is None:
         return start(ctx, "menu", Step.IDLE, {})
     replies = review.rate(ctx, report, data["rating"], text[: ctx.config.max_note], ctx.rooms)
-    return Turn(Step.IDLE, {}, replies)
+    return _back_to(ctx, data.get("resume"), replies)
 
 
 HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
@@ -752,11 +821,22 @@ BLOCKED_ALLOWED = frozenset(
 )
 
 
-def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Turn:
-    """Route one inbound event: global actions first, then the current step."""
+def respond(
+    ctx: Ctx,
+    step: Step,
+    data: dict[str, Any],
+    inbound: Inbound,
+    shown: tuple[Choice, ...] | None = None,
+) -> Turn:
+    """Route one inbound event: global actions first, then the current step.
+
+    `shown` is the numbered list the user saw last (None: the step's own prompt); a typed
+    number picks from it, so it does what its label says.
+    """
     offered = prompt(ctx, step, data).choices
+    numbered = offered if shown is None else shown
     command, args = parse_command(inbound.text)
-    choice = inbound.choice or match_choice(inbound.text, offered)
+    choice = inbound.choice or match_choice(inbound.text, numbered, offered)
     action = MENU_PAYLOADS.get(choice or "") or (command if command != "unknown" else None)
     if (
         ctx.contact.blocked
@@ -767,6 +847,8 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
         return Turn(Step.IDLE, {}, [Reply(ctx.t("blocked", reason=reason), menu_choices(ctx))])
     if choice and choice.startswith("rate:"):
         return on_rating(ctx, choice, step, data)
+    if choice and choice.startswith("rating:"):
+        return ask_rating(ctx, choice, step, data)
     if action in ("report", "saran", "apresiasi"):
         limited = over_limit(ctx)
         if limited is not None:
@@ -784,7 +866,7 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
         kind = f"unsupported.{inbound.unsupported}"
         what = ctx.t(kind if kind in CATALOGUE else "unsupported.other")
         return _again(ctx, step, data, "unsupported", what=what)
-    valid = {c.payload for c in offered}
+    valid = {c.payload for c in (*offered, *(shown or ()))}
     if inbound.choice is not None and inbound.choice not in valid:
         return _again(ctx, step, data, "stale_choice")
     text = None if command == "unknown" and step is Step.IDLE else inbound.text

@@ -127,6 +127,24 @@ def category_name(category: Category, lang: str) -> str:
     return category.name_en if lang == "en" else category.name_id
 
 
+# The conversation data's key for the numbered list the user last saw. On WhatsApp and in
+# the console a typed number answers that list, whichever step the conversation is in:
+# "1" under a ticket must open "Laporan saya", not the menu's first item.
+SHOWN = "shown"
+
+
+def shown_choices(data: dict[str, Any]) -> tuple[Choice, ...] | None:
+    """The list stored under SHOWN, or None when nothing was recorded (older state)."""
+    stored = data.get(SHOWN)
+    if stored is None:
+        return None
+    return tuple(Choice(str(label), str(payload)) for label, payload in stored)
+
+
+def shown_value(choices: tuple[Choice, ...]) -> list[list[str]]:
+    return [[c.label, c.payload] for c in choices]
+
+
 def joined(notice: str, reply: Reply) -> Reply:
     """One message instead of two: Telegram allows one message per second per chat."""
     return replace(reply, text=f"{notice}\n\n{reply.text}")

@@ -16,11 +16,20 @@ from typing import Any
 from sqlmodel import Session
 
 from lapor.handlers import review
-from lapor.handlers.citizen import MENU_PAYLOADS, parse_command, prompt, respond
-from lapor.handlers.context import CoreConfig, Ctx, Reply, Turn, joined
+from lapor.handlers.citizen import MENU_PAYLOADS, match_choice, parse_command, prompt, respond
+from lapor.handlers.context import (
+    SHOWN,
+    CoreConfig,
+    Ctx,
+    Reply,
+    Turn,
+    joined,
+    shown_choices,
+    shown_value,
+)
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.steps import Step, parse_step
-from lapor.handlers.types import Clock, Inbound, Outbound
+from lapor.handlers.types import Choice, Clock, Inbound, Outbound
 from lapor.store import chats
 from lapor.store.models import Report
 from lapor.store.outbox import OutgoingRow, enqueue, release_held
@@ -86,13 +95,18 @@ class Core:
         ctx = self._ctx(session, contact, now)
 
         step = parse_step(conversation.state)
-        data = conversation.data
+        data = {k: v for k, v in conversation.data.items() if k != SHOWN}
+        shown = shown_choices(conversation.data)
         expired = step is not Step.IDLE and now - conversation.updated_at > self.config.idle_timeout
         if expired:
-            turn = self._fresh_start(ctx, inbound)
+            turn = self._fresh_start(ctx, inbound, shown)
         else:
-            turn = respond(ctx, step, data, inbound)
-        chats.save_conversation(session, conversation, turn.step.value, turn.data, now)
+            turn = respond(ctx, step, data, inbound, shown)
+        saved = dict(turn.data)
+        after = _shown_after(turn.replies, (inbound.channel, inbound.address), shown)
+        if after is not None:
+            saved[SHOWN] = shown_value(after)
+        chats.save_conversation(session, conversation, turn.step.value, saved, now)
         replies = list(turn.replies)
         for report_id in turn.created:
             report = session.get(Report, report_id)
@@ -183,13 +197,33 @@ class Core:
         enqueue(session, rows, now)
         return outbound
 
-    def _fresh_start(self, ctx: Ctx, inbound: Inbound) -> Turn:
-        """After the idle timeout: say the draft is gone; commands still do what they say."""
+    def _fresh_start(
+        self, ctx: Ctx, inbound: Inbound, shown: tuple[Choice, ...] | None = None
+    ) -> Turn:
+        """After the idle timeout: say the draft is gone; commands still do what they say,
+        and so does a rating, which never expires."""
         minutes = int(self.config.idle_timeout.total_seconds() // 60)
         notice = ctx.t("expired", minutes=minutes)
         command, _ = parse_command(inbound.text)
-        if (command and command != "unknown") or inbound.choice in MENU_PAYLOADS:
-            turn = respond(ctx, Step.IDLE, {}, inbound)
+        picked = inbound.choice or match_choice(inbound.text, shown or ())
+        rating = (picked or "").startswith(("rate:", "rating:"))
+        if (command and command != "unknown") or inbound.choice in MENU_PAYLOADS or rating:
+            turn = respond(ctx, Step.IDLE, {}, inbound, shown)
             first, *rest = turn.replies or [Reply("")]
             return Turn(turn.step, turn.data, [joined(notice, first), *rest])
         return Turn(Step.IDLE, {}, [joined(notice, prompt(ctx, Step.IDLE, {}))])
+
+
+def _shown_after(
+    replies: list[Reply], sender: tuple[str, str], before: tuple[Choice, ...] | None
+) -> tuple[Choice, ...] | None:
+    """The numbered list the sender sees last once these replies are out.
+
+    The last reply to the sender that has choices; none when the replies had none (a
+    number then selects nothing); unchanged when nothing was said to the sender.
+    """
+    mine = [r for r in replies if r.to is None or r.to == sender]
+    if not mine:
+        return before
+    listed = [r for r in mine if r.choices]
+    return listed[-1].choices if listed else ()

@@ -11,6 +11,9 @@ rejection reason has a small conversation of their own, addressed "<chat>/<membe
 
 from __future__ import annotations
 
+import difflib
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from lapor.handlers.context import Ctx, Reply, category_name
+from lapor.handlers.context import SHOWN, Ctx, Reply, category_name, shown_value
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
@@ -90,9 +93,11 @@ def tell_audience(
     *,
     photo: str | None = None,
     rate: bool = False,
+    officer_note: str | None = None,
     **values: object,
 ) -> list[Reply]:
-    """One message per person following the report: the reporter and its followers."""
+    """One message per person following the report: the reporter and its followers (a
+    rahasia report has none). `officer_note` is what the officer wrote, without who."""
     replies = []
     for contact in report_store.audience(ctx.session, report):
         if not contact.reachable:
@@ -103,11 +108,13 @@ def tell_audience(
         )
         if extra_key:
             text += " " + t(lang, extra_key, **values)
+        if officer_note:
+            text += "\n" + t(lang, "status.officer_note", note=officer_note)
         choices: tuple[Choice, ...] = ()
         if rate and contact.id == report.reporter_id:
             text += "\n\n" + t(lang, "rate.prompt")
             choices = tuple(Choice(str(n), f"rate:{report.id}:{n}") for n in range(1, 6))
-            _await_rating(ctx, contact, report)
+            _offer(ctx, contact, choices)
         replies.append(
             Reply(
                 text,
@@ -122,13 +129,16 @@ def tell_audience(
     return replies
 
 
-def _await_rating(ctx: Ctx, contact: Contact, report: Report) -> None:
-    """An idle reporter's next "3" is a rating (numbered replies on WhatsApp and console)."""
+def _offer(ctx: Ctx, contact: Contact, choices: tuple[Choice, ...]) -> None:
+    """The contact's next typed number answers these choices (WhatsApp and console), in
+    whatever step they are: the draft, and the clock that expires it, are left alone."""
     conversation = chats.load_conversation(
         ctx.session, contact.channel, contact.address, contact.id, ctx.now
     )
-    if conversation.state == "idle":
-        chats.save_conversation(ctx.session, conversation, "rating", {"report": report.id}, ctx.now)
+    data = {**conversation.data, SHOWN: shown_value(choices)}
+    chats.save_conversation(
+        ctx.session, conversation, conversation.state, data, conversation.updated_at
+    )
 
 
 # -- cards ------------------------------------------------------------------------------------
@@ -164,7 +174,7 @@ def admin_card_text(ctx: Ctx, report: Report, similar: list[str] | None = None) 
     ).scalar_one()
     note = (report.note or "-")[:300]
     similar_text = t(staff(ctx), "card.similar", tickets=", ".join(similar)) if similar else ""
-    return t(
+    return _private_mark(ctx, report) + t(
         staff(ctx),
         "card.admin",
         ticket=report.ticket,
@@ -224,8 +234,15 @@ def _decided(
     return [Reply(text, buttons, to=rooms.admin, photo=_photo_path(ctx, report), edit=card)]
 
 
+def _private_mark(ctx: Ctx, report: Report) -> str:
+    """The first line of a rahasia laporan's cards, so no officer mistakes it for public."""
+    if report.public or report.kind != ReportKind.LAPORAN.value:
+        return ""
+    return t(staff(ctx), "card.private") + "\n"
+
+
 def group_card_text(ctx: Ctx, report: Report) -> str:
-    return t(
+    return _private_mark(ctx, report) + t(
         staff(ctx),
         "group.card",
         ticket=report.ticket,
@@ -405,11 +422,19 @@ def on_admin(ctx: Ctx, inbound: Inbound, rooms: Rooms, member: dict[str, Any]) -
     choice = inbound.choice
     pending = member.get("action")
     text = (inbound.text or "").strip()
-    if choice is None and not pending:
+    command, argument = _room_command(text)
+    if command is None and choice is None and not pending:
+        if _console_room(inbound, rooms) and text:
+            # Nobody else is in a console room: an unanswered line would look like a hang.
+            return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.console_hint"))])
         return MemberTurn("idle", {}, [])  # people talk in groups; only our buttons matter
     if not is_verifier(ctx.session, inbound, rooms):
         refusal = t(staff(ctx), "review.not_verifier", name=_who(inbound))
         return MemberTurn("idle", {}, [Reply(refusal)])
+    if command == "help":
+        return _help(ctx, member, "review.help")
+    if command == "open":
+        return MemberTurn("idle", {}, _open_admin_card(ctx, argument))
     if choice == "cancel" or text.casefold() in ("/batal", "batal"):
         return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
     if choice is not None:
@@ -428,6 +453,42 @@ def on_admin(ctx: Ctx, inbound: Inbound, rooms: Rooms, member: dict[str, Any]) -
     if report is None:
         return MemberTurn("idle", {}, [])
     return _admin_answer(ctx, inbound, rooms, pending, report, text, member)
+
+
+ROOM_COMMANDS = {"/buka": "open", "/open": "open", "/bantuan": "help", "/help": "help"}
+
+
+def _room_command(text: str) -> tuple[str | None, str]:
+    """ "/buka@lapor_bot JKT-2611-00042" -> ("open", "JKT-2611-00042")."""
+    head, _, rest = text.partition(" ")
+    return ROOM_COMMANDS.get(head.split("@", 1)[0].casefold()), rest.strip()
+
+
+def _help(ctx: Ctx, member: dict[str, Any], key: str) -> MemberTurn:
+    """Help in a room; an answer being asked for is still awaited afterwards."""
+    state = "review" if member.get("action") else "idle"
+    return MemberTurn(state, member if member.get("action") else {}, [Reply(t(staff(ctx), key))])
+
+
+def _console_room(inbound: Inbound, rooms: Rooms) -> bool:
+    return inbound.channel == "console" and rooms.console
+
+
+def _open_admin_card(ctx: Ctx, ticket: str) -> list[Reply]:
+    """`/buka TICKET` in the admin chat: any report's card again, with the buttons its
+    status still allows, so an older card can be acted on (the console's numbers answer
+    the newest card)."""
+    report = report_store.by_ticket(ctx.session, ticket) if ticket else None
+    if report is None:
+        return [Reply(t(staff(ctx), "review.open_bad", given=ticket[:40] or "-"))]
+    buttons: tuple[Choice, ...] = ()
+    if report.status == ReportStatus.SUBMITTED.value:
+        buttons = admin_buttons(ctx, report)
+    elif report.status == ReportStatus.VERIFIED.value:
+        buttons = (Choice(t(staff(ctx), "card.reroute"), f"fw:{report.id}"),)
+    status = t(staff(ctx), "card.status", status=status_label(report.status, staff(ctx)))
+    text = admin_card_text(ctx, report) + status
+    return [Reply(text, buttons, photo=_photo_path(ctx, report))]
 
 
 def _too_late(ctx: Ctx, report: Report) -> MemberTurn:
@@ -641,13 +702,14 @@ def _admin_answer(
         for contact in report_store.audience(ctx.session, moved):
             report_store.follow(ctx.session, original, contact.id, ctx.now)
         decision = t(staff(ctx), "decision.duplicate", original=original.ticket)
+        # A rahasia original is not followed, so its ticket is not promised to anyone.
+        told = (
+            tell_audience(ctx, moved, "status.duplicate", original=original.ticket)
+            if original.public
+            else tell_audience(ctx, moved, "status.duplicate_private")
+        )
         return MemberTurn(
-            "idle",
-            {},
-            [
-                *_decided(ctx, moved, card, decision, _who(inbound), rooms),
-                *tell_audience(ctx, moved, "status.duplicate", original=original.ticket),
-            ],
+            "idle", {}, [*_decided(ctx, moved, card, decision, _who(inbound), rooms), *told]
         )
     if pending == "block":
         reason = text[:300]
@@ -689,12 +751,17 @@ def _admin_answer(
             )
         return MemberTurn("idle", {}, replies)
     if pending == "route":
-        kelurahan = find_kelurahan(ctx.session, text)
+        match = find_kelurahan(ctx.session, text)
+        kelurahan = match.found
         if kelurahan is None:
-            again = Reply(
-                t(staff(ctx), "review.route_bad", given=text[:60]),
-                (Choice(t(staff(ctx), "cancel"), "cancel"),),
-            )
+            if match.ambiguous:
+                names = ", ".join(match.ambiguous)
+                said = t(staff(ctx), "review.route_ambiguous", given=text[:60], names=names)
+            else:
+                said = t(staff(ctx), "review.route_bad", given=text[:60])
+                if match.close:
+                    said += " " + t(staff(ctx), "review.route_close", names=", ".join(match.close))
+            again = Reply(said, (Choice(t(staff(ctx), "cancel"), "cancel"),))
             return MemberTurn("review", member, [again])
         _amend(ctx, inbound, report, f"routed to {kelurahan.code}", kelurahan_code=kelurahan.code)
         decision, more = forward(ctx, report, rooms, _actor(inbound))
@@ -705,23 +772,51 @@ def _admin_answer(
     return MemberTurn("idle", {}, [])
 
 
-def find_kelurahan(session: Session, text: str) -> Kelurahan | None:
-    """By code, or by name loosely (spellings differ: Tanjung Priok / Tanjung Priuk)."""
+@dataclass(frozen=True)
+class KelurahanMatch:
+    """A verifier's typed kelurahan: the one meant, or the names to offer instead."""
+
+    found: Kelurahan | None
+    ambiguous: list[str]
+    close: list[str]
+
+
+def find_kelurahan(session: Session, text: str) -> KelurahanMatch:
+    """By code, or by name loosely: regardless of case and accents ("petojo", "Pétojo"),
+    with or without "Kel." and "(demo)", by the start or a part of the name; spellings
+    differ (Tanjung Priok / Tanjung Priuk). Several matches, or none, give names to offer."""
     wanted = text.strip()
-    found = session.get(Kelurahan, wanted)
+    found = session.get(Kelurahan, wanted) or session.get(Kelurahan, wanted.upper())
     if found is not None:
-        return found
+        return KelurahanMatch(found, [], [])
     key = _loose(wanted)
     if not key:
-        return None
-    for kelurahan in session.scalars(select(Kelurahan)):
-        if _loose(kelurahan.name) == key:
-            return kelurahan
-    return None
+        return KelurahanMatch(None, [], [])
+    every = list(session.scalars(select(Kelurahan).order_by(Kelurahan.name)))
+    keyed = [(_loose(k.name), _loose(_bare(k.name)), k) for k in every]
+    for matches in (
+        [k for full, bare, k in keyed if key in (full, bare)],
+        [k for full, bare, k in keyed if full.startswith(key) or bare.startswith(key)],
+        [k for full, bare, k in keyed if key in full],
+    ):
+        if len(matches) == 1:
+            return KelurahanMatch(matches[0], [], [])
+        if matches:
+            return KelurahanMatch(None, [k.name for k in matches[:5]], [])
+    names = {bare: k.name for _full, bare, k in keyed}
+    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
+    return KelurahanMatch(None, [], [names[c] for c in close])
+
+
+def _bare(name: str) -> str:
+    """ "Petojo (demo)" -> "Petojo": the part in brackets is not what people type."""
+    return re.sub(r"\([^)]*\)", " ", name)
 
 
 def _loose(name: str) -> str:
-    cleaned = "".join(ch for ch in name.casefold() if ch.isalnum())
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    cleaned = "".join(ch for ch in plain if ch.isalnum())
     for prefix in ("kelurahan", "kel"):
         cleaned = cleaned.removeprefix(prefix)
     return cleaned.replace("u", "o")
@@ -731,6 +826,7 @@ def _loose(name: str) -> str:
 
 
 GROUP_ACTIONS = frozenset({"p", "s", "n"})
+OFFICER_NOTE_MAX = 500  # relayed to citizens under the resolved notice: a few lines at most
 
 
 def bind_group(ctx: Ctx, inbound: Inbound, code: str, rooms: Rooms) -> list[Reply]:
@@ -776,10 +872,15 @@ def on_group(
     choice = inbound.choice
     pending = member.get("action")
     text = (inbound.text or "").strip()
-    if text.casefold().startswith("/buka"):
-        return MemberTurn("idle", {}, _open_card(ctx, kelurahan, text[5:].strip(), inbound))
+    command, argument = _room_command(text)
+    if command == "open":
+        return MemberTurn("idle", {}, _open_card(ctx, kelurahan, argument, inbound))
+    if command == "help":
+        return _help(ctx, member, "group.help")
     if choice == "cancel" or text.casefold() in ("/batal", "batal"):
         return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
+    if choice is None and not pending and text and _console_room(inbound, rooms):
+        return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.console_hint"))])
     if choice is not None:
         try:
             action, report_id, _extra = _report_from(choice)
@@ -839,14 +940,20 @@ def on_group(
         if not inbound.photos:
             if inbound.photo_error or text:
                 again = t(staff(ctx), "group.after_photo_expected", ticket=report.ticket)
+                if text and not inbound.photo_error:
+                    # What the officer writes before the photo is the closing note.
+                    member = {**member, "note": _officer_note(member.get("note"), text)}
+                    again += " " + t(staff(ctx), "group.note_kept")
                 return MemberTurn("review", member, [Reply(again)])
             return MemberTurn("review", member, [])
+        note = _officer_note(member.get("note"), text) or None
         photo_id = report_store.upsert_photo(ctx.session, inbound.photos[0].to_dict(), ctx.now)
         moved = _move(
             ctx,
             inbound,
             report,
             ReportStatus.RESOLVED,
+            note=note,
             allowed_from=[ReportStatus.FORWARDED, ReportStatus.IN_PROGRESS],
             after_photo_id=photo_id,
         )
@@ -860,7 +967,12 @@ def on_group(
                     ctx, moved, inbound, member.get("card"), t(staff(ctx), "group.resolved")
                 ),
                 *tell_audience(
-                    ctx, moved, "status.resolved", photo=inbound.photos[0].path, rate=True
+                    ctx,
+                    moved,
+                    "status.resolved",
+                    photo=inbound.photos[0].path,
+                    rate=True,
+                    officer_note=note,
                 ),
             ],
         )
@@ -901,6 +1013,12 @@ def on_group(
     return MemberTurn("idle", {}, [])
 
 
+def _officer_note(earlier: str | None, text: str) -> str:
+    """The officer's words on a fix: text sent before the after-photo, then its caption."""
+    parts = [part for part in (earlier, text.strip()) if part]
+    return " ".join(parts)[:OFFICER_NOTE_MAX]
+
+
 def _group_decided(
     ctx: Ctx, report: Report, inbound: Inbound, card: str | None, decision: str
 ) -> list[Reply]:
@@ -928,7 +1046,10 @@ def _open_card(ctx: Ctx, kelurahan: Kelurahan, ticket: str, inbound: Inbound) ->
     ):
         return [Reply(t(staff(ctx), "group.open_bad", given=ticket[:40] or "-"))]
     card = group_card(ctx, report, (inbound.channel, inbound.address))
-    return [Reply(card.text, card.choices, photo=card.photo, location=card.location)]
+    choices = card.choices
+    if report.status == ReportStatus.IN_PROGRESS.value:
+        choices = tuple(c for c in choices if not c.payload.startswith("p:"))
+    return [Reply(card.text, choices, photo=card.photo, location=card.location)]
 
 
 # -- the citizen's rating ---------------------------------------------------------------------

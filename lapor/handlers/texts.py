@@ -1,11 +1,13 @@
 """Every text a user reads, Bahasa Indonesia first, English second.
 
-`t(language, key, **values)` formats one entry. Channels add only platform hints
-(how to share a location in WhatsApp); everything else comes from here.
+`t(language, key, **values)` formats one entry. Channels add only rendering (a numbered
+list's "reply with the number"); everything else, including how each channel shares a
+location, comes from here.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 LANGUAGES = ("id", "en")
@@ -35,7 +37,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "expired": (
         "Percakapan sebelumnya berakhir karena tidak ada balasan selama {minutes} menit, "
         "jadi drafnya tidak disimpan. Silakan mulai lagi.",
-        "The previous conversation ended after {minutes} minutes without a reply, so its "
+        "The previous conversation ended after {minutes} {minutes|minute|minutes} without a "
+        "reply, so its "
         "draft was not saved. Please start again.",
     ),
     "stale_choice": (
@@ -106,16 +109,29 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.bad.truncated": ("berkasnya rusak atau terpotong", "the file is damaged or cut off"),
     "photo.bad.empty": ("berkasnya kosong", "the file is empty"),
     "photo.bad.download": ("gagal diunduh", "it could not be downloaded"),
+    "photo.bad.missing": ("berkasnya tidak ditemukan", "the file was not found"),
     "photo.received": ("Foto diterima ({count}/{max}).", "Photo received ({count}/{max})."),
     "photo.full": (
         "Sudah {max} foto; foto tambahan tidak disimpan.",
-        "You already have {max} photos; extra photos are not kept.",
+        "You already have {max} {max|photo|photos}; extra photos are not kept.",
     ),
-    "location.prompt": (
-        "Bagikan lokasi masalahnya: tekan tombol “📍 Kirim lokasi”, atau kirim pin lewat "
-        "lampiran (📎 → Lokasi) dan geser ke titik yang tepat.",
-        "Share the problem's location: press “📍 Send location”, or send a pin through the "
-        "attachment menu (📎 → Location) and move it to the exact spot.",
+    # Each channel says what it can do: only Telegram has a location button.
+    "location.prompt": ("Bagikan lokasi masalahnya: {how}", "Share the problem's location: {how}"),
+    "location.how.telegram": (
+        "tekan tombol “📍 Kirim lokasi” di bawah, atau kirim pin lewat lampiran (📎 → Lokasi) "
+        "dan geser ke titik yang tepat.",
+        "press “📍 Send location” below, or send a pin through the attachment menu "
+        "(📎 → Location) and move it to the exact spot.",
+    ),
+    "location.how.whatsapp": (
+        "tekan 📎 (lampiran) → Lokasi, lalu kirim lokasi Anda saat ini atau geser peta ke "
+        "titik masalahnya dan kirim.",
+        "tap 📎 (attach) → Location, then send your current location, or move the map to the "
+        "problem's spot and send it.",
+    ),
+    "location.how.console": (
+        "ketik /loc LINTANG BUJUR, misalnya /loc -6.1754 106.8272.",
+        "type /loc LAT LON, e.g. /loc -6.1754 106.8272.",
     ),
     "location.button": ("📍 Kirim lokasi", "📍 Send location"),
     "location.use_photo": ("Pakai lokasi dari foto", "Use the photo's location"),
@@ -143,7 +159,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "note.too_long": (
         "Keterangan terlalu panjang ({length} karakter). Maksimal {max} karakter.",
-        "The note is too long ({length} characters). At most {max} characters.",
+        "The note is too long ({length} characters). At most {max} {max|character|characters}.",
     ),
     "confirm.summary": (
         "Periksa laporan Anda:\n"
@@ -205,7 +221,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "feedback.too_long": (
         "Pesan terlalu panjang ({length} karakter). Maksimal {max} karakter.",
-        "The message is too long ({length} characters). At most {max} characters.",
+        "The message is too long ({length} characters). At most {max} {max|character|characters}.",
     ),
     "feedback.done.saran": (
         "Terima kasih atas saran Anda! Tercatat dengan nomor {ticket} dan akan dibaca petugas.",
@@ -269,14 +285,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "limit.hour": (
         "Anda sudah mengirim {count} laporan dalam satu jam terakhir. Silakan coba lagi nanti; "
         "terima kasih atas kepedulian Anda.",
-        "You have sent {count} reports in the last hour. Please try again later; thank you for "
-        "caring.",
+        "You have sent {count} {count|report|reports} in the last hour. Please try again "
+        "later; thank you for caring.",
     ),
     "limit.day": (
         "Anda sudah mengirim {count} laporan hari ini, batas hariannya. Silakan lanjutkan besok; "
         "terima kasih atas kepedulian Anda.",
-        "You have sent {count} reports today, the daily limit. Please continue tomorrow; thank "
-        "you for caring.",
+        "You have sent {count} {count|report|reports} today, the daily limit. Please continue "
+        "tomorrow; thank you for caring.",
     ),
     "blocked": (
         "Maaf, akun Anda sedang dibatasi oleh petugas sehingga laporan tidak dapat diteruskan"
@@ -295,6 +311,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Laporan ini sama dengan {original}; Anda akan menerima kabar perkembangan {original}.",
         "This report is the same as {original}; you will be told how {original} goes.",
     ),
+    "status.duplicate_private": (
+        "Laporan ini sama dengan laporan lain yang sudah ditangani petugas.",
+        "This report is the same as another one the officers are already handling.",
+    ),
+    "status.officer_note": ("Catatan petugas: “{note}”", "The officers' note: “{note}”"),
     "status.acknowledged": (
         "Pesan Anda sudah dibaca petugas. Terima kasih!",
         "Your message has been read by the staff. Thank you!",
@@ -343,6 +364,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Peta: {map}\nSaluran: {channel} · Laporan sebelumnya dari pelapor ini: {history}{similar}",
         "🆕 {ticket} · {kind}\nCategory: {category}\nNote: {note}\nLocation: {kelurahan}\n"
         "Map: {map}\nChannel: {channel} · Earlier reports by this reporter: {history}{similar}",
+    ),
+    "card.private": (
+        "🔒 RAHASIA: hanya untuk petugas; jangan dibagikan ke warga lain.",
+        "🔒 RAHASIA (private): for the officers only; do not share with other citizens.",
     ),
     "card.similar": ("\n⚠️ Mungkin sama dengan: {tickets}", "\n⚠️ Possibly the same as: {tickets}"),
     "card.verify": ("✅ Verifikasi", "✅ Verify"),
@@ -419,6 +444,29 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Kelurahan “{given}” tidak ditemukan. Ketik kode atau nama lain, atau Batal.",
         "Kelurahan “{given}” was not found. Type another code or name, or Cancel.",
     ),
+    "review.route_close": ("Mungkin maksudnya: {names}?", "Did you mean: {names}?"),
+    "review.route_ambiguous": (
+        "“{given}” cocok dengan beberapa kelurahan: {names}. Ketik nama lengkap atau kodenya, "
+        "atau Batal.",
+        "“{given}” matches several kelurahan: {names}. Type the full name or the code, or Cancel.",
+    ),
+    "review.help": (
+        "Di grup verifikator: tekan tombol pada kartu laporan (di konsol: ketik nomornya; "
+        "nomor menjawab kartu terakhir). /buka NOMOR-TIKET menampilkan kartu laporan mana pun "
+        "lagi, dengan tombol yang masih berlaku. /batal membatalkan jawaban yang sedang "
+        "diminta.",
+        "In the verifiers' chat: press the buttons on a report's card (in the console: type "
+        "the number; numbers answer the latest card). /buka TICKET shows any report's card "
+        "again, with the buttons that still apply. /batal cancels an answer being asked for.",
+    ),
+    "review.console_hint": (
+        "Tidak ada jawaban yang sedang diminta. Ketik nomor tombol kartu terakhir, "
+        "/buka NOMOR-TIKET untuk kartu lain, atau /bantuan.",
+        "No answer is being asked for. Type a button's number on the latest card, "
+        "/buka TICKET for another card, or /bantuan.",
+    ),
+    "review.open_bad": ("Tiket {given} tidak ditemukan.", "Ticket {given} was not found."),
+    "card.status": ("\n\nStatus: {status}", "\n\nStatus: {status}"),
     "review.cancelled": (
         "Dibatalkan; laporan tidak diubah.",
         "Cancelled; the report is unchanged.",
@@ -463,14 +511,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Sorry {name}, report {ticket} is not for this group.",
     ),
     "group.after_photo_prompt": (
-        "{name}, kirim foto sesudah perbaikan untuk {ticket} (wajib). "
-        "Balas pesan ini; /batal untuk membatalkan.",
-        "{name}, send the photo after the fix for {ticket} (required). "
-        "Reply to this message; /batal to cancel.",
+        "{name}, kirim foto sesudah perbaikan untuk {ticket} (wajib), boleh dengan keterangan "
+        "untuk pelapor. Balas pesan ini; /batal untuk membatalkan.",
+        "{name}, send the photo after the fix for {ticket} (required), with a caption for the "
+        "reporter if you like. Reply to this message; /batal to cancel.",
     ),
     "group.after_photo_expected": (
         "Untuk menyelesaikan {ticket} saya perlu foto sesudah perbaikan.",
         "To close {ticket} I need a photo after the fix.",
+    ),
+    "group.note_kept": (
+        "Catatan Anda disimpan dan akan disampaikan ke pelapor bersama fotonya.",
+        "Your note is kept and will go to the reporter with the photo.",
     ),
     "group.bounce_prompt": (
         "{name}, mengapa {ticket} bukan wilayah Anda? (misalnya wilayah kelurahan lain) "
@@ -492,8 +544,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "group.digest": (
         "📋 {count} laporan baru untuk kelurahan ini (digabung agar tidak melebihi batas pesan "
         "grup):\n{lines}\nKetik /buka NOMOR-TIKET untuk menampilkan kartunya.",
-        "📋 {count} new reports for this kelurahan (combined to stay within the group message "
+        "📋 {count} new {count|report|reports} for this kelurahan (combined to stay within the "
+        "group message "
         "limit):\n{lines}\nType /buka TICKET to show its card.",
+    ),
+    "group.help": (
+        "Di grup kelurahan: tekan 🔧 Proses saat mulai menangani, ✅ Selesai lalu kirim foto "
+        "sesudah perbaikan (keterangan untuk pelapor boleh ditulis), atau 🚫 Bukan wilayah kami "
+        "dengan alasannya. /buka NOMOR-TIKET menampilkan kartu laporan grup ini; /batal "
+        "membatalkan.",
+        "In a kelurahan group: press 🔧 In progress when work starts, ✅ Done and then send the "
+        "photo after the fix (a note for the reporter is welcome), or 🚫 Not our area with the "
+        "reason. /buka TICKET shows a card of this group's; /batal cancels.",
     ),
     "group.open_bad": (
         "Tiket {given} tidak ada di grup ini.",
@@ -524,7 +586,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "head.code_slow": (
         "Terlalu banyak kode yang salah. Silakan coba lagi dalam {minutes} menit.",
-        "Too many wrong codes. Please try again in {minutes} minutes.",
+        "Too many wrong codes. Please try again in {minutes} {minutes|minute|minutes}.",
     ),
     "head.already": (
         "Akun ini sudah terhubung sebagai Ketua {unit}, Kel. {kelurahan}.",
@@ -566,26 +628,21 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Halo {name}, terima kasih atas {done} laporan terverifikasi hari ini. Untuk minimal "
         "{minimum} laporan, masih perlu {n} lagi. Laporan yang menunggu verifikasi: {waiting}. "
         "Ketik /lapor untuk melapor, /jeda untuk menghentikan pengingat.",
-        "Hello {name}, thank you for today's {done} verified reports. To reach the minimum of "
-        "{minimum}, {n} more are needed. Reports awaiting verification: {waiting}. Type /lapor "
-        "to report, /jeda to pause reminders.",
+        "Hello {name}, thank you for today's {done} verified {done|report|reports}. To reach the "
+        "minimum of {minimum}, {n} more {n|is|are} needed. Reports awaiting verification: "
+        "{waiting}. Type /lapor to report, /jeda to pause reminders.",
     ),
     "reminder.monthly": (
         "Ringkasan {month} untuk Ketua {unit}: {counted} laporan terverifikasi, {paid} dibayar; "
         "perkiraan tunjangan {allowance}. Terima kasih atas kerja Anda untuk warga!",
-        "Summary of {month} for the head of {unit}: {counted} verified reports, {paid} paid; "
+        "Summary of {month} for the head of {unit}: {counted} verified {counted|report|reports}, "
+        "{paid} paid; "
         "estimated allowance {allowance}. Thank you for your work for the residents!",
     ),
     # -- WhatsApp rendering -----------------------------------------------------------------
     "wa.reply_number": (
         "Balas dengan angka pilihan Anda (atau ketik BATAL).",
         "Reply with the number of your choice (or type BATAL).",
-    ),
-    "wa.location_howto": (
-        "Cara mengirim lokasi di WhatsApp: tekan 📎 (lampiran) → Lokasi → kirim lokasi Anda "
-        "saat ini, atau geser peta ke titik masalahnya lalu kirim.",
-        "To share a location in WhatsApp: tap 📎 (attach) → Location → send your current "
-        "location, or move the map to the problem's spot and send it.",
     ),
     # -- opting out of unsolicited messages ------------------------------------------------
     "optout.done": (
@@ -605,6 +662,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "mine.header": ("Laporan terakhir Anda:", "Your latest reports:"),
     "mine.line": ("{ticket} · {what} · {status} · {date}", "{ticket} · {what} · {status} · {date}"),
+    "mine.followed": (" · (diikuti)", " · (followed)"),
+    "mine.rate": ("⭐ Beri nilai {ticket}", "⭐ Rate {ticket}"),
+    "mine.feedback.submitted": ("Diterima", "Received"),
+    "mine.feedback.acknowledged": ("Sudah dibaca", "Read"),
     # -- deadlines (SP4N-LAPOR!): staff chats, in the deployment's language ---------------------
     "sla.days": ("{n} hari kerja", "{n} working days"),
     "sla.day": ("{n} hari kerja", "{n} working day"),
@@ -669,8 +730,17 @@ def thousands(value: int) -> str:
     return f"{value:,}".replace(",", ".")
 
 
+# English nouns agree with their number: "{count|report|reports}" reads "1 report" or
+# "2 reports" (Indonesian needs no such form: "1 laporan", "2 laporan").
+_PLURAL = re.compile(r"\{(\w+)\|([^|{}]*)\|([^|{}]*)\}")
+
+
+def _agree(text: str, values: dict[str, object]) -> str:
+    return _PLURAL.sub(lambda m: m.group(2) if values.get(m.group(1)) == 1 else m.group(3), text)
+
+
 def t(language: str, key: str, **values: object) -> str:
     """The text for `key` in `language` (English when asked, Indonesian otherwise)."""
     indonesian, english = CATALOGUE[key]
     text = english if language == "en" else indonesian
-    return text.format(**values) if values else text
+    return _agree(text, values).format(**values) if values else text

@@ -142,6 +142,22 @@ def latest_for_contact(
     return [(row[0], row[1]) for row in session.execute(query)]
 
 
+def followed_by_contact(
+    session: Session, contact_id: int | None, limit: int
+) -> list[tuple[Report, Category | None]]:
+    """The public laporan `contact_id` follows, newest first (a rahasia report has no
+    followers: it is its reporter's and the staff's alone)."""
+    query = (
+        select(Report, Category)
+        .join(ReportFollower, ReportFollower.report_id == Report.id)
+        .outerjoin(Category, Category.id == Report.category_id)
+        .where(ReportFollower.contact_id == contact_id, Report.public.is_(True))
+        .order_by(Report.created_at.desc(), Report.id.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
 def transition(
     session: Session,
     report_id: int,
@@ -212,8 +228,12 @@ def record_event(session: Session, report: Report, *, now: datetime, actor: str,
 
 
 def follow(session: Session, report: Report, contact_id: int, now: datetime) -> bool:
-    """`contact_id` follows `report`; the support count grows once per follower."""
-    if contact_id == report.reporter_id:
+    """`contact_id` follows `report`; the support count grows once per follower.
+
+    Nobody follows a rahasia report: its notices (and its after-photo) go to its reporter
+    only.
+    """
+    if contact_id == report.reporter_id or not report.public:
         return False
     stmt = (
         insert_for(session, ReportFollower)
@@ -230,8 +250,11 @@ def follow(session: Session, report: Report, contact_id: int, now: datetime) -> 
 
 
 def audience(session: Session, report: Report) -> list[Contact]:
-    """Who hears about a status change: the reporter, then its followers."""
+    """Who hears about a status change: the reporter, then its followers (none for a
+    rahasia report, even ones recorded before that rule)."""
     reporter = session.get(Contact, report.reporter_id)
+    if not report.public:
+        return [reporter] if reporter is not None else []
     followers = session.scalars(
         select(Contact)
         .join(ReportFollower, ReportFollower.contact_id == Contact.id)
@@ -264,13 +287,15 @@ def nearby_open(
     since: datetime,
     limit: int = 50,
 ) -> list[Report]:
-    """Open laporan of a category around a point (bounding box; callers refine in metres)."""
+    """Open public laporan of a category around a point (bounding box; callers refine in
+    metres). Rahasia reports are never offered to other citizens."""
     dlat = radius_m / 111_320.0
     dlon = radius_m / (111_320.0 * max(cos(radians(latitude)), 0.01))
     query = (
         select(Report)
         .where(
             Report.kind == ReportKind.LAPORAN.value,
+            Report.public.is_(True),
             Report.status.in_([s.value for s in OPEN_STATUSES]),
             Report.created_at >= since,
             Report.latitude.between(latitude - dlat, latitude + dlat),
@@ -287,13 +312,14 @@ def nearby_open(
 def recent_photo_hashes(
     session: Session, since: datetime, limit: int = 5000
 ) -> list[tuple[int, str]]:
-    """(report id, dhash) of open laporan photos since `since`, newest first."""
+    """(report id, dhash) of open public laporan photos since `since`, newest first."""
     rows = session.execute(
         select(ReportPhoto.report_id, Photo.dhash)
         .join(Photo, Photo.id == ReportPhoto.photo_id)
         .join(Report, Report.id == ReportPhoto.report_id)
         .where(
             Report.kind == ReportKind.LAPORAN.value,
+            Report.public.is_(True),
             Report.status.in_([s.value for s in OPEN_STATUSES]),
             Report.created_at >= since,
         )

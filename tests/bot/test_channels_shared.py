@@ -150,3 +150,14 @@ async def test_the_same_cancel_and_language_on_every_channel(user) -> None:  # t
     assert "Cancelled" in user.said()
     with new_session(_engine(user)) as session:
         assert session.scalars(select(Report)).first() is None
+
+
+async def test_the_location_prompt_names_what_the_channel_can_do(user) -> None:  # type: ignore[no-untyped-def]
+    await user.text("/lapor")
+    await user.choose(1)
+    await user.photo()
+    said = user.said()
+    if isinstance(user, TelegramDriver):
+        assert "📍 Kirim lokasi" in said, said  # the button, and the pin as the other way
+    else:
+        assert "Kirim lokasi" not in said and "📎" in said and "Lokasi" in said, said

@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from PIL import Image
 from sqlalchemy import select
@@ -115,3 +117,66 @@ def test_console_plays_every_role_along_the_whole_path(tmp_path) -> None:  # typ
         assert (report.channel, report.status, report.rating) == ("whatsapp", "resolved", 5)
         assert report.kelurahan_code == "DEMO.01" and report.after_photo_id is not None
     engine.dispose()
+
+
+def run_console(tmp_path, script: list[str], name: str = "roles") -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / f'{name}.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "rina"],
+        input="\n".join(script),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout, url
+
+
+def test_console_acts_on_any_card_with_buka_and_answers_in_every_room(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first, second = tmp_path / "first.jpg", tmp_path / "second.jpg"
+    Image.new("RGB", (640, 480), (200, 20, 20)).save(first)
+    Image.new("RGB", (640, 480), (20, 20, 200)).save(second)
+    # Tickets count per WIB month: the console runs on the real clock.
+    month = datetime.now(ZoneInfo("Asia/Jakarta")).strftime("JKT-%y%m-")
+    older, newer = f"{month}00001", f"{month}00002"
+    script = [
+        "/as wa",
+        "/lapor",
+        "1",
+        "/photo /tidak/ada.jpg",  # a typo in the path
+        f"/photo {first}",
+        "/loc -6.175 106.825",
+        "1",  # Lewati
+        "1",  # Kirim (public)
+        "/lapor",
+        "2",
+        f"/photo {second}",
+        "/loc -6.1755 106.8255",
+        "1",
+        "2",  # Kirim (rahasia)
+        "/as verifier",
+        "halo",  # nothing is asked: a hint, not silence
+        "/bantuan",
+        f"/buka {older}",  # the older card; the newest is the second report's
+        "1",  # Verifikasi, on the card just opened
+        "/as kelurahan DEMO.01",
+        "apa kabar",
+        "/bantuan",
+        f"/buka {older}",
+        "1",  # Proses
+        "/keluar",
+    ]
+    out, url = run_console(tmp_path, script)
+    assert "berkasnya tidak ditemukan" in out and "gagal diunduh" not in out
+    assert out.count("Tidak ada jawaban yang sedang diminta") == 2, out
+    assert "/buka NOMOR-TIKET menampilkan kartu laporan mana pun" in out
+    assert "Di grup kelurahan" in out
+    engine = make_engine(url)
+    with new_session(engine) as session:
+        status = {r.ticket: r.status for r in session.scalars(select(Report))}
+    engine.dispose()
+    assert status == {older: "in_progress", newer: "submitted"}, out

@@ -403,3 +403,24 @@ def test_unknown_stored_state_restarts_safely(chat: Chat, engine) -> None:  # ty
         session.commit()
     chat.text("halo")
     assert chat.state == Step.IDLE and "menu:report" in chat.payloads
+
+
+@pytest.mark.parametrize(
+    ("channel", "names", "never"),
+    [
+        ("telegram", ["📍 Kirim lokasi", "📎"], "/loc"),
+        ("whatsapp", ["📎 (lampiran) → Lokasi"], "📍 Kirim lokasi"),
+        ("console", ["/loc"], "📍 Kirim lokasi"),
+    ],
+)
+def test_the_location_prompt_names_what_each_channel_can_do(
+    engine, core, channel: str, names: list[str], never: str
+) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat(engine, core, channel=channel)
+    chat.text("/lapor")
+    chat.choose("cat:sampah")
+    chat.photo(fake_photo(1))
+    assert chat.state == Step.LOCATION
+    for name in names:
+        assert name in chat.said
+    assert never not in chat.said

@@ -64,8 +64,6 @@ def render(message: Outbound, room: str = "") -> str:
     ]
     for number, choice in enumerate(message.choices, start=1):
         lines.append(f"       {number:>2}. {choice.label}")
-    if message.ask_location:
-        lines.append("       (bagikan lokasi / share a location: /loc LAT LON)")
     if message.photo:
         lines.append(f"       [foto / photo: {message.photo}]")
     if message.location:
@@ -142,6 +140,8 @@ async def to_inbound(
         path = Path(path_text).expanduser()
         try:
             raw = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return Inbound(**event, photo_error="missing")  # a typo in the path, usually
         except OSError:
             return Inbound(**event, photo_error="download")
         try:

@@ -118,8 +118,6 @@ def render_text(message: Outbound) -> str:
     if message.choices:
         parts.append("\n".join(f"{n}. {c.label}" for n, c in enumerate(message.choices, 1)))
         parts.append(t(language, "wa.reply_number"))
-    if message.ask_location:
-        parts.append(t(language, "wa.location_howto"))
     text = "\n\n".join(parts)
     return text if len(text) <= BODY_LIMIT else text[: BODY_LIMIT - 1] + "…"
 

@@ -215,6 +215,12 @@ class ReportRow:
     longitude: float | None
     verify_breached_at: datetime | None
     followup_breached_at: datetime | None
+    # The reporter's choice at confirm; a rahasia laporan is marked for staff in the list.
+    public: bool = False
+
+    @property
+    def private(self) -> bool:
+        return self.kind == "laporan" and not self.public
 
     @property
     def sla_breached(self) -> bool:
@@ -243,6 +249,7 @@ _ROW_COLUMNS = (
     Report.longitude,
     Report.verify_breached_at,
     Report.followup_breached_at,
+    Report.public,
 )
 
 

@@ -1,0 +1,66 @@
+"""What an officer writes when closing a report is kept and relayed, without who wrote it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from lapor.store.db import new_session
+from lapor.store.models import ReportEvent
+from tests.handlers.test_review import (
+    ADMIN,
+    GAMBIR_CHAT,
+    INSIDE_GAMBIR,
+    OFFICER,
+    VERIFIER,
+    World,
+    file,
+    to,
+)
+from tests.helpers import fake_photo
+
+
+@pytest.fixture
+def world(engine, clock) -> World:  # type: ignore[no-untyped-def]
+    return World(engine, clock)
+
+
+@pytest.mark.parametrize(
+    ("before", "caption", "note"),
+    [
+        ([], "Sampah sudah diangkut truk DLH", "Sampah sudah diangkut truk DLH"),
+        (["Sudah dibersihkan"], None, "Sudah dibersihkan"),
+        (["Sudah dibersihkan"], "pagi ini", "Sudah dibersihkan pagi ini"),
+        ([], None, None),
+    ],
+)
+def test_the_officers_note_is_stored_and_told_to_reporter_and_followers(
+    world: World, before: list[str], caption: str | None, note: str | None
+) -> None:
+    siti, budi = world.citizen("7000000001"), world.citizen("7000000002")
+    ticket = file(siti)
+    report_id = world.report(ticket).id
+    budi.text("/lapor")
+    budi.choose("cat:sampah")
+    budi.photo(fake_photo(3))
+    budi.location(INSIDE_GAMBIR[0] + 0.001, INSIDE_GAMBIR[1])
+    budi.choose("note:skip")
+    budi.choose(f"follow:{report_id}")
+    world.press(ADMIN, VERIFIER, f"v:{report_id}")
+    world.press(GAMBIR_CHAT, OFFICER, f"s:{report_id}")
+    for text in before:
+        out = world.say(GAMBIR_CHAT, OFFICER, text)
+        assert "perlu foto" in out[0].text and "disimpan" in out[0].text
+    out = world._group(GAMBIR_CHAT, OFFICER, photos=(fake_photo(77),), text=caption)
+    assert world.report(ticket).status == "resolved"
+    with new_session(world.engine) as session:
+        event = session.scalars(
+            select(ReportEvent).where(
+                ReportEvent.report_id == report_id, ReportEvent.to_status == "resolved"
+            )
+        ).one()
+    assert event.note == note
+    for citizen in (siti, budi):
+        told = to(out, citizen.address)[0].text
+        assert (f"Catatan petugas: “{note}”" in told) is (note is not None), told
+        assert f"user{OFFICER}" not in told and str(OFFICER) not in told
