@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # Fetch a client's media_url from private or local addresses too (an intranet
     # deployment); off by default so an API key cannot reach internal services.
     open311_media_private: bool = False
+    # Reports one Open311 key may file an hour, over all the reporters it files for (each
+    # of them also has the per-contact limits): a partner app files for many people.
+    open311_reports_per_hour: int = Field(default=60, ge=1)
 
     @field_validator(
         "telegram_bot_token",

@@ -1,19 +1,25 @@
 """Open311 GeoReport v2: API keys, the API's reporters, and the reports it may show.
 
 What the API shows is decided here, once: a laporan whose reporter chose to make it public.
-Saran, apresiasi and rahasia (non-public) reports never leave this module, not even by
-ticket, and nothing that names a person (contact name, phone, address) is selected.
+Saran, apresiasi, rahasia (non-public) and rejected reports never leave this module, not
+even by ticket, and nothing that names a person (contact name, phone, address) is selected.
+A duplicate is shown only as a pointer to its original: its ticket, service, dates and
+status, with the original's ticket when that one is shown too; its note, place and photo
+are not (the original carries the problem).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import AliasedClass
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from lapor.store.chats import ContactInfo, touch_contact
@@ -22,6 +28,7 @@ from lapor.store.lifecycle import OPEN_STATUSES, ReportKind, ReportStatus
 from lapor.store.models import (
     ApiKey,
     Category,
+    Contact,
     Kelurahan,
     Photo,
     Report,
@@ -102,6 +109,61 @@ def api_contact(session: Session, address: str, name: str | None, now: datetime)
     )
 
 
+def api_reporter(session: Session, address: str) -> tuple[int, bool] | None:
+    """(contact id, blocked) of the API reporter at `address`, if it filed before."""
+    row = session.execute(
+        select(Contact.id, Contact.blocked).where(
+            Contact.channel == CHANNEL, Contact.address == address
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _filed_with_key(key_id: int) -> ColumnElement[bool]:
+    """Reports filed with key `key_id`. No column links a report to its key: the address of
+    every reporter the key files for starts with it (`reporter_address`)."""
+    reporters = select(Contact.id).where(
+        Contact.channel == CHANNEL, Contact.address.startswith(f"key{key_id}:", autoescape=True)
+    )
+    return Report.reporter_id.in_(reporters)
+
+
+def _filed(key_id: int | None, contact_id: int | None) -> ColumnElement[bool]:
+    if contact_id is not None:
+        return Report.reporter_id == contact_id
+    if key_id is not None:
+        return _filed_with_key(key_id)
+    raise ValueError("a key or a contact is needed")
+
+
+def key_count_since(session: Session, key_id: int, since: datetime) -> int:
+    """Reports filed with key `key_id` since `since` (every reporter it named)."""
+    return session.execute(
+        select(func.count())
+        .select_from(Report)
+        .where(_filed_with_key(key_id), Report.created_at >= since)
+    ).scalar_one()
+
+
+def nth_filed_since(
+    session: Session,
+    since: datetime,
+    n: int,
+    *,
+    key_id: int | None = None,
+    contact_id: int | None = None,
+) -> datetime | None:
+    """When the `n`-th oldest (from 0) report since `since` by the key or the contact was
+    filed: the window has room again once that one leaves it."""
+    return session.execute(
+        select(Report.created_at)
+        .where(_filed(key_id, contact_id), Report.created_at >= since)
+        .order_by(Report.created_at, Report.id)
+        .offset(max(0, n))
+        .limit(1)
+    ).scalar()
+
+
 def active_service(session: Session, code: str) -> Category | None:
     return session.scalars(
         select(Category).where(Category.slug == code, Category.active.is_(True))
@@ -122,7 +184,6 @@ class PublicRequest:
 
     ticket: str
     status: str
-    rejection_reason: str | None
     duplicate_of: str | None
     service_code: str | None
     service_name: str | None
@@ -148,6 +209,15 @@ class RequestQuery:
     limit: int = 1000
 
 
+def _shown(report: type[Report] | AliasedClass[Report] = Report) -> ColumnElement[bool]:
+    """The reports the API may show at all: public laporan that were not rejected."""
+    return and_(
+        report.kind == ReportKind.LAPORAN.value,
+        report.public.is_(True),
+        report.status != ReportStatus.REJECTED.value,
+    )
+
+
 def _public() -> Select:
     original = aliased(Report)
     has_photo = exists().where(ReportPhoto.report_id == Report.id)
@@ -155,7 +225,6 @@ def _public() -> Select:
         select(
             Report.ticket,
             Report.status,
-            Report.rejection_reason,
             original.ticket.label("duplicate_of"),
             Category.slug.label("service_code"),
             Category.name_id.label("service_name"),
@@ -170,13 +239,30 @@ def _public() -> Select:
         )
         .outerjoin(Category, Category.id == Report.category_id)
         .outerjoin(Kelurahan, Kelurahan.code == Report.kelurahan_code)
-        .outerjoin(original, original.id == Report.duplicate_of_id)
-        .where(Report.kind == ReportKind.LAPORAN.value, Report.public.is_(True))
+        # A duplicate names its original only when the API shows the original too.
+        .outerjoin(original, and_(original.id == Report.duplicate_of_id, _shown(original)))
+        .where(_shown())
+    )
+
+
+def _request(row: Any) -> PublicRequest:
+    item = PublicRequest(**row._asdict())
+    if item.status != ReportStatus.DUPLICATE.value:
+        return item
+    # A duplicate points to its original and shows nothing of its own beyond that.
+    return replace(
+        item,
+        note=None,
+        kelurahan=None,
+        address=None,
+        latitude=None,
+        longitude=None,
+        has_photo=False,
     )
 
 
 def _rows(session: Session, query: Select) -> list[PublicRequest]:
-    return [PublicRequest(**row._asdict()) for row in session.execute(query)]
+    return [_request(row) for row in session.execute(query)]
 
 
 def public_requests(session: Session, q: RequestQuery) -> list[PublicRequest]:
@@ -208,24 +294,20 @@ def public_request(session: Session, ticket: str) -> PublicRequest | None:
 
 def ticket_for_token(session: Session, token: str) -> str | None:
     return session.execute(
-        select(Report.ticket).where(
-            Report.open311_token == token,
-            Report.kind == ReportKind.LAPORAN.value,
-            Report.public.is_(True),
-        )
+        select(Report.ticket).where(Report.open311_token == token, _shown())
     ).scalar()
 
 
 def public_photo_path(session: Session, ticket: str) -> str | None:
-    """The stored (EXIF-free) first photo of a public laporan, or None."""
+    """The stored (EXIF-free) first photo of a shown laporan (not a duplicate's), or None."""
     return session.execute(
         select(Photo.path)
         .join(ReportPhoto, ReportPhoto.photo_id == Photo.id)
         .join(Report, Report.id == ReportPhoto.report_id)
         .where(
             Report.ticket == ticket.strip().upper(),
-            Report.kind == ReportKind.LAPORAN.value,
-            Report.public.is_(True),
+            _shown(),
+            Report.status != ReportStatus.DUPLICATE.value,
         )
         .order_by(ReportPhoto.position)
         .limit(1)

@@ -4,8 +4,10 @@ file with plain httpx, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
+import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +27,7 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from lapor.bot.cli import app as cli_app
+from lapor.bot.open311 import to_xml
 from lapor.bot.runtime import Runtime
 from lapor.bot.settings import Settings, load_settings
 from lapor.bot.web import create_app
@@ -176,6 +179,8 @@ def _report(
     kind: ReportKind = ReportKind.LAPORAN,
     public: bool = True,
     label: str | None = None,
+    note: str | None = None,
+    where: tuple[float, float] = GAMBIR,
 ) -> Report:
     return create_report(
         session,
@@ -185,8 +190,8 @@ def _report(
         local_now=at.astimezone(WIB),
         ticket_prefix="JKT",
         category_slug=category,
-        note=f"catatan {category} {at:%d}",
-        location=(*GAMBIR, label),
+        note=f"catatan {category} {at:%d}" if note is None else note,
+        location=(*where, label),
         photos=[photo.to_dict()],
         kelurahan_code="DEMO.01",
         public=public,
@@ -201,7 +206,8 @@ def _move(session: Any, report: Report, at: Any, *path: ReportStatus, **fields: 
 
 @pytest.fixture
 def seeded(engine: Engine, runtime: Runtime, clock: FakeClock) -> Seeded:
-    """Public laporan in every family, and what must stay hidden: rahasia, saran, apresiasi."""
+    """Public laporan in every family, and what must stay hidden: rejected, rahasia, saran,
+    apresiasi."""
     now = clock()
     shown = runtime.accept_photo_sync(jpeg((180, 40, 40)))
     secret = runtime.accept_photo_sync(jpeg((40, 180, 40)))
@@ -328,7 +334,7 @@ def test_default_window_is_90_days_newest_first_public_laporan_only(
 ) -> None:
     found = tickets_of(client(base, fmt).get_service_requests())
     t = seeded
-    assert found == [t["a"], t["d"], t["x"], t["b"], t["c"]]
+    assert found == [t["a"], t["d"], t["b"], t["c"]]
 
 
 def test_filters_return_exactly_the_right_tickets(
@@ -343,7 +349,7 @@ def test_filters_return_exactly_the_right_tickets(
         t["c"],
     ]
     assert tickets_of(api.get_service_requests(status="open")) == [t["a"], t["b"]]
-    assert tickets_of(api.get_service_requests(status="closed")) == [t["d"], t["x"], t["c"]]
+    assert tickets_of(api.get_service_requests(status="closed")) == [t["d"], t["c"]]
     assert tickets_of(api.get_service_requests(status="open,closed")) == tickets_of(
         api.get_service_requests()
     )
@@ -351,7 +357,7 @@ def test_filters_return_exactly_the_right_tickets(
     recent = api.get_service_requests(
         start_date=(now - timedelta(days=6)).isoformat(), end_date=now.isoformat()
     )
-    assert tickets_of(recent) == [t["a"], t["d"], t["x"]]
+    assert tickets_of(recent) == [t["a"], t["d"]]
     # In WIB, with an offset, as a client in Jakarta writes it.
     wib = (now - timedelta(days=130)).astimezone(WIB).isoformat()
     old = api.get_service_requests(start_date=wib, end_date=(now - timedelta(days=100)).isoformat())
@@ -377,6 +383,22 @@ def test_filters_return_exactly_the_right_tickets(
         ({"start_date": "2026-11-20T00:00:00Z", "end_date": "2026-11-01T00:00:00Z"}, "after"),
         ({"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-11-01T00:00:00Z"}, "90 days"),
         ({"status": "pending"}, "status must be"),
+        # Dates at the ends of what datetime holds: the 90-day window would overflow.
+        ({"start_date": "9999-12-31"}, "start_date must fall between 2000 and 2100"),
+        ({"start_date": "0001-01-01"}, "start_date must fall between 2000 and 2100"),
+        ({"end_date": "0001-01-01"}, "end_date must fall between 2000 and 2100"),
+        ({"end_date": "9999-12-31T23:59:59-23:59"}, "end_date must fall between"),
+        ({"start_date": "1999-12-31T23:59:59Z"}, "start_date must fall between"),
+        # NUL cannot be stored or compared on PostgreSQL, nor written in XML.
+        ({"service_request_id": "JKT-2611-00001\x00"}, "service_request_id holds a character"),
+        ({"service_code": "sampah\x00"}, "service_code holds a character that is not allowed"),
+        ({"status": "open\x00"}, "status holds a character that is not allowed (U+0000)"),
+        ({"jurisdiction_id": "\x0b"}, "jurisdiction_id holds a character"),
+        ({"start_date": "2026-11-01\x00"}, "start_date holds a character"),
+        ({"service_request_id": "JKT-2611-00001,<script>"}, "'<script>' is not valid"),
+        ({"service_code": "sampah;drop"}, "service_code 'sampah;drop' is not valid"),
+        ({"start_date": "2" * 41}, "start_date is longer than 40 characters"),
+        ({"jurisdiction_id": "j" * 101}, "jurisdiction_id is longer than 100 characters"),
     ],
 )
 def test_bad_filters_are_400(base: str, params: dict[str, str], says: str) -> None:
@@ -388,6 +410,40 @@ def test_bad_filters_are_400(base: str, params: dict[str, str], says: str) -> No
     assert as_xml.status_code == 400
     [(code, description)] = xml_errors(as_xml)
     assert code == "400" and says in description
+
+
+def test_a_parameter_given_twice_is_400(base: str) -> None:
+    response = httpx.get(f"{base}/requests.json?status=open&status=closed")
+    assert response.status_code == 400
+    assert response.json() == [{"code": 400, "description": "status is given more than once"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("requests/JKT-2611-00001%00.json", "service_request_id 'JKT-2611-00001\\x00' is not"),
+        ("requests/JKT%20%3Cb%3E.xml", "service_request_id 'JKT <b>' is not valid"),
+        ("requests/" + "J" * 25 + ".json", "service_request_id"),
+        ("services/sampah%00.json", "service_code 'sampah\\x00' is not valid"),
+        ("services/%0B.xml", "service_code '\\x0b' is not valid"),
+        ("tokens/abc%00.json", "token 'abc\\x00' is not valid"),
+        ("tokens/" + "t" * 41 + ".json", "token"),
+    ],
+)
+def test_bad_path_segments_are_400(base: str, seeded: Seeded, path: str, says: str) -> None:
+    response = httpx.get(f"{base}/{path}")
+    assert response.status_code == 400, response.text
+    if path.endswith(".json"):
+        [error] = response.json()
+        code, description = str(error["code"]), error["description"]
+    else:
+        [(code, description)] = xml_errors(response)
+    assert code == "400" and says in description
+
+
+@pytest.mark.parametrize("ticket", ["JKT-2611-00001%00", "%0B", "J" * 25, "a%20b"])
+def test_media_of_a_malformed_ticket_is_not_found(base: str, seeded: Seeded, ticket: str) -> None:
+    assert httpx.get(f"{base}/media/{ticket}.jpg").status_code == 404
 
 
 def test_one_request_shows_its_status_place_and_photo(
@@ -418,16 +474,49 @@ def test_one_request_shows_its_status_place_and_photo(
     assert api.get_service_request(t["b"])["status_notes"] == "Diproses"
     resolved = api.get_service_request(t["c"])
     assert (resolved["status"], resolved["status_notes"]) == ("closed", "Selesai")
-    rejected = api.get_service_request(t["x"])
-    assert rejected["status"] == "closed"
-    assert rejected["status_notes"] == "Ditolak: Foto tidak jelas"
-    duplicate = api.get_service_request(t["d"])
-    assert duplicate["status"] == "closed"
-    assert duplicate["status_notes"] == f"Duplikat: duplikat dari {t['b']}"
 
 
-def test_rahasia_saran_and_apresiasi_never_appear(base: str, seeded: Seeded) -> None:
-    for name in ("hidden", "saran", "thanks"):
+# What a duplicate still shows: a pointer, never its own note, place or photo.
+DUPLICATE_SHOWS = {"service_request_id", "status", "status_notes", "service_name", "service_code"}
+DUPLICATE_SHOWS |= {"requested_datetime", "updated_datetime"}
+
+
+def test_a_duplicate_only_points_to_its_original(
+    base: str, seeded: Seeded, engine: Engine, runtime: Runtime, clock: FakeClock
+) -> None:
+    t = seeded
+    as_json = httpx.get(f"{base}/requests/{t['d']}.json").json()[0]
+    root = ET.fromstring(httpx.get(f"{base}/requests/{t['d']}.xml").content)
+    element = root.find("request")
+    assert element is not None
+    as_xml = {child.tag: child.text for child in element}
+    for shown in (as_json, as_xml):
+        assert (shown["status"], shown["service_code"]) == ("closed", "banjir")
+        assert shown["status_notes"] == f"Duplikat: duplikat dari {t['b']}"
+        assert {field for field, value in shown.items() if value} == DUPLICATE_SHOWS
+    listed = httpx.get(f"{base}/requests.json", params={"service_request_id": t["d"]}).json()
+    assert listed == [as_json]
+    assert "catatan banjir" not in httpx.get(f"{base}/requests.json?status=closed").text
+    assert httpx.get(f"{base}/media/{t['d']}.jpg").status_code == 404
+    # A duplicate of a report the API does not show (rejected, rahasia) does not name it.
+    photo = runtime.accept_photo_sync(jpeg((40, 40, 180)))
+    with transaction(engine) as session:
+        who = session.scalars(select(Contact).where(Contact.name == REPORTER_NAME)).one()
+        for original in ("x", "hidden"):
+            original_id = session.scalars(
+                select(Report.id).where(Report.ticket == t[original])
+            ).one()
+            copy = _report(session, who, clock(), photo)
+            _move(session, copy, clock(), ReportStatus.DUPLICATE, duplicate_of_id=original_id)
+            t[f"copy-of-{original}"] = copy.ticket
+    for original in ("x", "hidden"):
+        shown = httpx.get(f"{base}/requests/{t[f'copy-of-{original}']}.json")
+        assert shown.json()[0]["status_notes"] == "Duplikat"
+        assert t[original] not in shown.text
+
+
+def test_rejected_rahasia_saran_and_apresiasi_never_appear(base: str, seeded: Seeded) -> None:
+    for name in ("x", "hidden", "saran", "thanks"):
         ticket = seeded[name]
         for fmt in ("json", "xml"):
             assert httpx.get(f"{base}/requests/{ticket}.{fmt}").status_code == 404
@@ -438,11 +527,73 @@ def test_rahasia_saran_and_apresiasi_never_appear(base: str, seeded: Seeded) -> 
     everything = [
         httpx.get(f"{base}/requests.{fmt}", params=params).text
         for fmt in ("json", "xml")
-        for params in ({}, {"start_date": "2026-07-01T00:00:00Z"})
+        for params in ({}, {"start_date": "2026-07-01T00:00:00Z"}, {"status": "closed"})
     ]
     for text in everything:
-        assert seeded["hidden"] not in text and seeded["saran"] not in text
+        for name in ("x", "hidden", "saran", "thanks"):
+            assert seeded[name] not in text, name
+        assert "Foto tidak jelas" not in text
         assert REPORTER_NAME not in text and "6281234567890" not in text
+
+
+# Every character XML 1.0 forbids (its Char production).
+NOT_XML = [
+    *(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20))),
+    *("\ud800", "\udbff", "\udc00", "\udfff", "\ufffe", "\uffff"),
+]
+
+
+def test_xml_output_drops_every_character_xml_forbids() -> None:
+    text = "awal " + "".join(NOT_XML) + "\ttengah\n akhir é"
+    data = [{"description": text, "status_notes": "".join(NOT_XML), "lat": -6.1754}]
+    root = ET.fromstring(to_xml(data, "service_requests", "request"))
+    assert root.findtext("request/description") == "awal \ttengah\n akhir é"
+    assert root.findtext("request/status_notes") == ""
+
+
+def test_a_note_with_control_characters_is_still_well_formed_xml(
+    base: str, engine: Engine, runtime: Runtime, clock: FakeClock
+) -> None:
+    """A chat note may hold them (a paste from a word processor); XML may not."""
+    # What each database can store: no lone surrogates anywhere, no NUL on PostgreSQL.
+    storable = [c for c in NOT_XML if not "\ud800" <= c <= "\udfff"]
+    if engine.dialect.name == "postgresql":
+        storable.remove("\x00")
+    photo = runtime.accept_photo_sync(jpeg((10, 10, 10)))
+    with transaction(engine) as session:
+        who = _reporter(session, clock())
+        note = "Sampah " + "".join(storable) + "menumpuk"
+        ticket = _report(session, who, clock(), photo, note=note, label="Halte\x0bMonas").ticket
+    for path in ("requests.xml", f"requests/{ticket}.xml"):
+        response = httpx.get(f"{base}/{path}")
+        assert response.status_code == 200
+        root = ET.fromstring(response.content)
+        assert root.findtext("request/description") == "Sampah menumpuk"
+        assert root.findtext("request/address") == "HalteMonas"
+    as_json = httpx.get(f"{base}/requests/{ticket}.json").json()[0]
+    assert as_json["description"] == note  # JSON escapes what it must
+
+
+def test_coordinates_are_shown_with_six_decimals(
+    base: str, engine: Engine, runtime: Runtime, clock: FakeClock
+) -> None:
+    photo = runtime.accept_photo_sync(jpeg((10, 10, 10)))
+    with transaction(engine) as session:
+        who = _reporter(session, clock())
+        # As a photo's EXIF position computes: 6 + 10/60 + 31.44/3600 degrees.
+        exif = _report(session, who, clock(), photo, where=(-6.175400000000001, 106.8272000001))
+        fine = _report(session, who, clock(), photo, where=(-6.1234567891, 106.82))
+        tickets = exif.ticket, fine.ticket
+    expected = {tickets[0]: (-6.1754, 106.8272), tickets[1]: (-6.123457, 106.82)}
+    listed = httpx.get(f"{base}/requests.json")
+    assert "6.175400000000001" not in listed.text
+    assert {r["service_request_id"]: (r["lat"], r["long"]) for r in listed.json()} == expected
+    root = ET.fromstring(httpx.get(f"{base}/requests.xml").content)
+    shown = {
+        r.findtext("service_request_id"): (r.findtext("lat"), r.findtext("long"))
+        for r in root.iter("request")
+    }
+    assert shown == {t: (str(lat), str(lon)) for t, (lat, lon) in expected.items()}
 
 
 def test_json_and_xml_agree(base: str, seeded: Seeded) -> None:
@@ -450,7 +601,7 @@ def test_json_and_xml_agree(base: str, seeded: Seeded) -> None:
     root = ET.fromstring(httpx.get(f"{base}/requests.xml").content)
     assert root.tag == "service_requests"
     requests_xml = list(root)
-    assert [r.tag for r in requests_xml] == ["request"] * len(as_json) and len(as_json) == 5
+    assert [r.tag for r in requests_xml] == ["request"] * len(as_json) and len(as_json) == 4
     for item, element in zip(as_json, requests_xml, strict=True):
         assert sorted(item) == sorted(child.tag for child in element)
         for field, value in item.items():
@@ -630,6 +781,27 @@ def _rows(engine: Engine) -> list[int]:
         ({"media_url": "ftp://example.org/x.jpg"}, 400, "http or https"),
         ({"media_url": ""}, 400, "needs a photo"),
         ({"jurisdiction_id": "bandung.go.id"}, 404, "jurisdiction_id"),
+        # A host name longer than DNS allows: the resolver's codec used to raise.
+        ({"media_url": "http://" + "a" * 300 + "/x.jpg"}, 400, "no valid host name"),
+        ({"media_url": "http://" + "a" * 64 + ".example/x.jpg"}, 400, "no valid host name"),
+        ({"media_url": "http://foto host/x.jpg"}, 400, "no valid host name"),
+        ({"media_url": "http://example.org:99999/x.jpg"}, 400, "no valid port"),
+        ({"media_url": "http://example.org/" + "x" * 2048}, 400, "longer than 2048"),
+        ({"media_url": "http://example.org/\x00.jpg"}, 400, "media_url holds a character"),
+        # NUL cannot be stored on PostgreSQL; no XML may carry \x0b.
+        ({"description": "sampah\x00menumpuk"}, 400, "description holds a character"),
+        ({"description": "sampah\x0bmenumpuk"}, 400, "not allowed (U+000B)"),
+        ({"address_string": "Halte\x00Monas"}, 400, "address_string holds a character"),
+        ({"email": "warga\x00@example.org"}, 400, "email holds a character"),
+        ({"service_code": "sampah\x00"}, 400, "service_code holds a character"),
+        ({"service_code": "sampah lain"}, 400, "service_code 'sampah lain' is not valid"),
+        ({"lat": "-6.1\x00"}, 400, "lat holds a character"),
+        ({"api_key": "kunci\x00"}, 400, "api_key holds a character"),
+        ({"api_key": "k" * 129}, 400, "api_key is longer than 128"),
+        ({"description": "x" * 1001}, 400, "description is longer than 1000 characters"),
+        ({"address_string": "x" * 201}, 400, "address_string is longer than 200"),
+        # Contact.name holds 128: both names at their longest must fit it.
+        ({"first_name": "x" * 61}, 400, "first_name is longer than 60"),
     ],
 )
 def test_bad_posts_are_refused_and_create_nothing(
@@ -653,6 +825,60 @@ def test_bad_posts_are_refused_and_create_nothing(
             [(code, description)] = xml_errors(response)
             error = {"code": int(code), "description": description}
         assert error["code"] == status_code and says in error["description"]
+    assert _rows(engine) == before
+
+
+def _post_raw(base: str, body: bytes, content_type: str = "application/json") -> httpx.Response:
+    return httpx.post(f"{base}/requests.json", content=body, headers={"content-type": content_type})
+
+
+def _json(key: str, photos: str, **change: Any) -> bytes:
+    return json.dumps({**form(key, photos), **change}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "status_code", "says"),
+    [
+        # Nested before any key is checked: json.loads used to raise RecursionError.
+        (lambda key, photos: b"[" * 100_000 + b"]" * 100_000, 413, "larger than 64 KB"),
+        (lambda key, photos: b'{"a":' * 5_000 + b"1" + b"}" * 5_000, 400, "nested too deeply"),
+        (lambda key, photos: b"[1, 2]", 400, "must be an object"),
+        (lambda key, photos: b"{", 400, "not valid JSON"),
+        (lambda key, photos: b'{"lat": "\xff"}', 400, "not valid JSON"),
+        (lambda key, photos: _json(key, photos, lat=[-6.17]), 400, "lat must be a string"),
+        (lambda key, photos: _json(key, photos, description={"a": 1}), 400, "must be a string"),
+        (lambda key, photos: _json(key, photos, service_code=True), 400, "must be a string"),
+        # A lone surrogate cannot be encoded to store it (nor written in XML).
+        (lambda key, photos: _json(key, photos, description="\ud800"), 400, "U+D800"),
+        (lambda key, photos: _json(key, photos, lat=1e400), 400, "lat is not a number"),
+        (lambda key, photos: _json(key, photos, lat=float("nan")), 400, "lat is not a number"),
+        (lambda key, photos: _json(key, photos, note="x" * 70_000), 413, "larger than 64 KB"),
+    ],
+)
+def test_bad_json_bodies_are_refused_and_create_nothing(
+    base: str,
+    key: str,
+    photos: str,
+    engine: Engine,
+    body: Callable[[str, str], bytes],
+    status_code: int,
+    says: str,
+) -> None:
+    before = _rows(engine)
+    response = _post_raw(base, body(key, photos))
+    assert response.status_code == status_code, response.text
+    [error] = response.json()
+    assert error["code"] == status_code and says in error["description"]
+    assert _rows(engine) == before
+
+
+def test_a_malformed_multipart_body_is_400(base: str, engine: Engine) -> None:
+    before = _rows(engine)
+    # A part without a name: Starlette refuses it with its own plain-text 400.
+    nameless = b"--x\r\nContent-Disposition: form-data\r\n\r\nisi\r\n--x--\r\n"
+    response = _post_raw(base, nameless, "multipart/form-data; boundary=x")
+    assert response.status_code == 400, response.text
+    assert response.json()[0]["description"].startswith("the form cannot be read")
     assert _rows(engine) == before
 
 
@@ -699,6 +925,97 @@ def test_a_blocked_api_reporter_is_refused(
     other = httpx.post(f"{base}/requests.json", data=form(key, photos, email="lain@example.org"))
     assert other.status_code == 200
     assert count(engine, Report) == 2
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def served(settings: Settings, clock: FakeClock, **change: Any) -> Iterator[str]:
+    """lapor's web app with some settings changed, on loopback: its Open311 base URL."""
+    changed = settings.model_copy(update=change)
+    runtime = Runtime.from_settings(changed, clock=clock)
+    server = LoopbackServer(create_app(changed, runtime=runtime), "lapor-web-limited")
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}/open311/v2"
+    finally:
+        server.stop()
+        runtime.dispose()
+
+
+def assert_too_many(api: str, data: dict[str, str], says: str, wait: int) -> None:
+    """429 in the spec's shape, JSON and XML, with Retry-After in seconds."""
+    for fmt in ("json", "xml"):
+        response = httpx.post(f"{api}/requests.{fmt}", data=data)
+        assert response.status_code == 429, response.text
+        assert response.headers["retry-after"] == str(wait)
+        if fmt == "json":
+            [error] = response.json()
+            code, description = str(error["code"]), error["description"]
+        else:
+            [(code, description)] = xml_errors(response)
+        assert code == "429" and says in description
+
+
+def test_a_reporter_has_a_chat_reporters_hourly_limit(
+    settings: Settings, runtime: Runtime, key: str, photos: str, engine: Engine, clock: FakeClock
+) -> None:
+    with served(settings, clock, reports_per_hour=2) as api:
+        for _ in range(2):
+            assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+            clock.advance(minutes=10)
+        before = _rows(engine)
+        # Refused before the photo is fetched: this one would be a 400 (HTTP 404) otherwise.
+        missing = form(key, photos, media_url=f"{photos}/missing.jpg")
+        # The first of the two leaves the window just after it is an hour old: in 40 minutes.
+        assert_too_many(api, missing, "reporter filed 2 reports in the last hour", 40 * 60 + 1)
+        assert _rows(engine) == before
+        other = form(key, photos, email="lain@example.org")
+        assert httpx.post(f"{api}/requests.json", data=other).status_code == 200
+        clock.advance(minutes=40)
+        assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 429
+        clock.advance(seconds=1)
+        assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+
+
+def test_a_reporter_has_a_chat_reporters_daily_limit(
+    settings: Settings, runtime: Runtime, key: str, photos: str, engine: Engine, clock: FakeClock
+) -> None:
+    # 03:00 UTC is 10:00 WIB: the day ends, for the limit, at WIB midnight, 14 hours on.
+    with served(settings, clock, reports_per_hour=10, reports_per_day=2) as api:
+        for _ in range(2):
+            assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+        before = _rows(engine)
+        assert_too_many(api, form(key, photos), "reporter filed 2 reports today", 14 * 3600)
+        assert _rows(engine) == before
+        clock.advance(hours=14)
+        assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+
+
+def test_a_key_has_its_own_hourly_limit_over_all_its_reporters(
+    settings: Settings, runtime: Runtime, key: str, photos: str, engine: Engine, clock: FakeClock
+) -> None:
+    with served(settings, clock, open311_reports_per_hour=3) as api:
+        for n in range(3):
+            data = form(key, photos, email=f"warga{n}@example.org")
+            assert httpx.post(f"{api}/requests.json", data=data).status_code == 200
+            clock.advance(minutes=1)
+        before = _rows(engine)
+        fourth = form(key, photos, email="warga4@example.org")
+        assert_too_many(api, fourth, "api_key filed 3 reports in the last hour", 57 * 60 + 1)
+        assert _rows(engine) == before
+        # Another client's key is not held back by this one.
+        other = open311_store.new_api_key()
+        with transaction(engine) as session:
+            open311_store.add_key(session, "Aplikasi lain", other, clock())
+        assert httpx.post(f"{api}/requests.json", data=form(other, photos)).status_code == 200
+    # With the limit lowered to one, the key waits until two of its three have left the
+    # window: the third was filed at minute 2, so until minute 62 (59 from now).
+    with served(settings, clock, open311_reports_per_hour=1) as api:
+        assert_too_many(api, fourth, "api_key filed 3 reports", 59 * 60 + 1)
+    with served(settings, clock, open311_reports_per_hour=4) as api:
+        assert httpx.post(f"{api}/requests.json", data=fourth).status_code == 200
 
 
 # -- the operator's CLI -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import io
 import re
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from lapor.store.db import transaction
@@ -126,6 +127,17 @@ BAD_FILTERS = [
     ("page=0", "Halaman &#39;0&#39; tidak valid"),
     ("page=-3", "Halaman &#39;-3&#39; tidak valid"),
     ("sla=ya", "Nilai &#39;sla&#39; hanya boleh 1"),
+    # Days at the ends of what datetime holds: a day's bounds in UTC used to overflow, and
+    # the CSV answered 200 before failing mid-stream.
+    ("to=9999-12-31", "Tanggal akhir &#39;9999-12-31&#39; di luar jangkauan"),
+    ("from=0001-01-01", "Tanggal mulai &#39;0001-01-01&#39; di luar jangkauan"),
+    ("to=0001-01-01", "Tanggal akhir &#39;0001-01-01&#39; di luar jangkauan"),
+    ("from=9999-12-31", "Tanggal mulai &#39;9999-12-31&#39; di luar jangkauan"),
+    ("from=1999-12-31", "antara 2000-01-01 dan 2099-12-31"),
+    # "²" is a digit to isdigit(), not to int().
+    ("page=%C2%B2", "Halaman &#39;²&#39; tidak valid"),
+    ("page=%EF%BC%91", "Halaman &#39;１&#39; tidak valid"),
+    ("page=1000000", "Halaman &#39;1000000&#39; tidak valid"),
 ]
 
 
@@ -137,6 +149,7 @@ async def test_bad_filter_values_get_a_clear_message(signed_in: Rig) -> None:
         assert listed(page.text) == [], query
         export = await signed_in.web.get(f"/dashboard/reports.csv?{query}")
         assert export.status_code == 400 and message in export.text, query
+        assert "content-disposition" not in export.headers, query
 
 
 async def test_every_bad_value_is_named_at_once_and_escaped(signed_in: Rig) -> None:
@@ -247,6 +260,32 @@ async def test_photos_are_served_only_with_a_session(signed_in: Rig) -> None:
     assert refused.status_code == 303 and not refused.content.startswith(b"\xff\xd8")
 
 
+@pytest.mark.parametrize("photo_id", [0, 2**31 - 1, 2**31, 10**11, 10**30])
+async def test_photo_ids_no_row_can_have_are_not_found(signed_in: Rig, photo_id: int) -> None:
+    """Ids are 32-bit INTEGER columns: PostgreSQL refused a larger number with an error."""
+    missing = await signed_in.web.get(f"/dashboard/photos/{photo_id}")
+    assert missing.status_code == 404 and "Tidak ditemukan" in missing.text
+
+
+async def test_the_csv_is_read_before_its_answer_starts(
+    signed_in: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query that fails is an error page, never a 200 download cut off after its header."""
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("lapor.bot.dashboard.app.report_chunk", broken)
+    # As a server would answer it: the error is the app's answer, not raised in the test.
+    transport = httpx.ASGITransport(app=signed_in.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://lapor.test", cookies=signed_in.web.client.cookies
+    ) as client:
+        export = await client.get("/dashboard/reports.csv")
+    assert export.status_code == 500
+    assert "content-disposition" not in export.headers
+
+
 async def test_the_overview_counts_the_last_thirty_days(signed_in: Rig) -> None:
     html = (await signed_in.web.get("/dashboard/")).text
     # Laporan from 30 Oct to 28 Nov WIB: a, b, c, e (d is from 15 October).
@@ -314,6 +353,14 @@ async def test_rtrw_standings_and_the_statement(signed_in: Rig) -> None:
     total = november[-1]
     assert total["role"] == "TOTAL" and total["counted_reports"] == "1"
     assert total["total"] == str(10_000 + 75_000 + 75_000)
-    for query in ("month=2027-01", "month=2026-13", "kelurahan=NOPE", "short=2", "page=x"):
+    for query in (
+        "month=2027-01",
+        "month=2026-13",
+        "kelurahan=NOPE",
+        "short=2",
+        "page=x",
+        "page=%C2%B2",
+        "page=0",
+    ):
         bad = await signed_in.web.get(f"/dashboard/rtrw?{query}")
         assert bad.status_code == 400, query

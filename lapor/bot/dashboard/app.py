@@ -43,6 +43,7 @@ from lapor.bot.dashboard.queries import (
     CHANNELS,
     CSV_CHUNK,
     KINDS,
+    PAGE_NUMBER,
     STATUS_CHOICES,
     FilterError,
     ReportFilters,
@@ -469,18 +470,21 @@ class Views:
         if filters is None:
             return self.problem(request, 400, "Filter tidak valid", errors)
         zone = self.zone
+        # The first chunk is read before the answer starts: a query that fails is an error
+        # page, not a 200 download cut off after its header.
+        first = await self.db(report_chunk, filters, zone, None, CSV_CHUNK)
 
         async def chunks() -> AsyncIterator[str]:
             yield csvout.lines([REPORT_CSV_HEADER])
-            after = None
+            rows = first
             while True:
-                # One short read per chunk: no connection is held while the client downloads.
-                rows = await self.db(report_chunk, filters, zone, after, CSV_CHUNK)
                 if rows:
                     yield csvout.lines(report_csv_row(row, zone) for row in rows)
                 if len(rows) < CSV_CHUNK:
                     return
+                # One short read per chunk: no connection is held while the client downloads.
                 after = (rows[-1].created_at, rows[-1].id)
+                rows = await self.db(report_chunk, filters, zone, after, CSV_CHUNK)
 
         return csvout.csv_response("laporan", self.today(), chunks())
 
@@ -514,7 +518,7 @@ class Views:
         if short not in ("", "1"):
             errors.append("Nilai 'short' hanya boleh 1.")
         page_text = q.get("page", "1").strip() or "1"
-        page = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 0
+        page = int(page_text) if PAGE_NUMBER.fullmatch(page_text) and int(page_text) > 0 else 0
         if not page:
             errors.append(f"Halaman '{page_text}' tidak valid.")
         today = self.today()

@@ -52,6 +52,14 @@ STATUS_CHOICES: dict[str, str] = {
 }
 
 _CODE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+# The days a filter may name. lapor holds no report outside them, and a day's bounds (its
+# WIB midnight in UTC, the next day's midnight) stay far inside what datetime can hold.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+# Ids are 32-bit INTEGER columns: PostgreSQL refuses a larger number outright.
+MAX_ID = 2**31 - 1
+# A page number: ASCII digits only (isdigit() passes "²", which int() refuses).
+PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class FilterError(ValueError):
@@ -100,12 +108,19 @@ class ReportFilters:
 
 def _day(value: str, label: str, errors: list[str]) -> date | None:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         errors.append(
             f"Tanggal {label} '{value}' tidak valid: gunakan TTTT-BB-HH, mis. 2026-11-28."
         )
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        errors.append(
+            f"Tanggal {label} '{value}' di luar jangkauan: pilih antara "
+            f"{FIRST_DAY.isoformat()} dan {LAST_DAY.isoformat()}."
+        )
+        return None
+    return day
 
 
 def parse_filters(
@@ -148,7 +163,7 @@ def parse_filters(
     page = 1
     raw_page = value("page")
     if raw_page is not None:
-        if raw_page.isdigit() and 0 < int(raw_page) < 1_000_000:
+        if PAGE_NUMBER.fullmatch(raw_page) and int(raw_page) > 0:
             page = int(raw_page)
         else:
             errors.append(f"Halaman '{raw_page}' tidak valid.")
@@ -394,4 +409,6 @@ def report_detail(session: Session, ticket: str) -> ReportDetail | None:
 
 
 def photo_path(session: Session, photo_id: int) -> str | None:
+    if not 0 < photo_id <= MAX_ID:
+        return None  # no such row, and PostgreSQL would refuse the comparison
     return session.scalars(select(Photo.path).where(Photo.id == photo_id)).first()
