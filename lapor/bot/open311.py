@@ -48,6 +48,7 @@ from lapor.store import open311 as store
 from lapor.store.db import transaction
 from lapor.store.lifecycle import ReportKind, ReportStatus, status_label
 from lapor.store.reports import count_since, create_report
+from lapor.store.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -219,26 +220,35 @@ def _split(value: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Field:
-    """What one query parameter or body field may hold. Free text may hold anything but the
-    characters XML forbids (NUL among them, which PostgreSQL cannot store); an identifier,
-    or each item of a comma separated list, must match `shape`."""
+    """What one query parameter or body field may hold. Free text is cleaned (NUL, which
+    PostgreSQL cannot store, and the other controls removed); any other field holding such a
+    character is refused; an identifier, or each item of a comma separated list, must match
+    `shape`."""
 
     max_length: int
     shape: re.Pattern[str] | None = None
     example: str = ""
     listed: bool = False
+    # What people wrote: cleaned, where anything else with a stray control is refused.
+    free_text: bool = False
 
     def read(self, name: str, raw: object) -> str:
         # A JSON body may send lat and long as numbers; true and false are no field's value.
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
             raise Open311Error(400, f"{name} must be a string or a number")
         value = str(raw)
-        # Before trimming: strip() would quietly eat a \x0b or \x1f at either end.
-        bad = NOT_XML.search(value)
-        if bad is not None:
-            raise Open311Error(
-                400, f"{name} holds a character that is not allowed (U+{ord(bad.group()):04X})"
-            )
+        if self.free_text:
+            # Free text (a description, a name) is normalised as every chat message is: no
+            # NUL or other controls, no lone surrogates, NFC.
+            value = clean(value)
+        else:
+            # An identifier is refused instead, before trimming: strip() would quietly eat
+            # a \x0b or \x1f at either end.
+            bad = NOT_XML.search(value)
+            if bad is not None:
+                raise Open311Error(
+                    400, f"{name} holds a character that is not allowed (U+{ord(bad.group()):04X})"
+                )
         value = value.strip()
         if len(value) > self.max_length:
             raise Open311Error(400, f"{name} is longer than {self.max_length} characters")
@@ -268,14 +278,14 @@ BODY = {
     "service_code": Field(40, CODE, "sampah"),
     "lat": Field(40),
     "long": Field(40),
-    "address_string": Field(200),
-    "description": Field(1000),
+    "address_string": Field(200, free_text=True),
+    "description": Field(1000, free_text=True),
     "email": Field(254),
     "phone": Field(32),
     "device_id": Field(64),
     "account_id": Field(64),
-    "first_name": Field(60),
-    "last_name": Field(60),
+    "first_name": Field(60, free_text=True),
+    "last_name": Field(60, free_text=True),
     "media_url": Field(MAX_URL),
 }
 
@@ -567,7 +577,10 @@ class Api:
         self.runtime = runtime
         self.tz = ZoneInfo(settings.timezone)
         # A description is a chat report's note: the same limit.
-        self.body_fields = {**BODY, "description": Field(runtime.core.config.max_note)}
+        self.body_fields = {
+            **BODY,
+            "description": Field(runtime.core.config.max_note, free_text=True),
+        }
 
     # plumbing
 

@@ -38,13 +38,14 @@ _NON_CHARACTERS = re.compile("[\ufffe\uffff]")
 
 
 def clean(value: str) -> str:
-    """Normalise text from outside: no control characters (but tab and newline), lone
-    surrogates replaced by U+FFFD, NFC (one code point per accented letter)."""
+    """Normalise text from outside: no control characters (but tab and newline) nor
+    U+FFFE/U+FFFF, lone surrogates replaced by U+FFFD, NFC (one code point per accented
+    letter)."""
     if value.isascii() and value.isprintable():
         return value  # the common case, untouched and fast
     value = _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
     value = _SURROGATES.sub("\ufffd", value)
-    value = _NON_CHARACTERS.sub("\ufffd", value)
+    value = _NON_CHARACTERS.sub("", value)
     return unicodedata.normalize("NFC", value)
 
 
