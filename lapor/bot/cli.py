@@ -634,7 +634,23 @@ def outbox_purge(
 
 
 def main() -> None:
-    app(prog_name="lapor")
+    """`lapor`: a database that cannot be used is one line for the operator, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from lapor.store.db import DatabaseUrlError
+
+    try:
+        app(prog_name="lapor")
+    except DatabaseUrlError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+    except OperationalError as exc:
+        # The driver's first line says why (refused, unknown database, bad password);
+        # the rest is hints and the statement, which may hold data.
+        said = str(exc.orig if exc.orig is not None else exc).strip()
+        reason = said.splitlines()[0] if said else type(exc).__name__
+        typer.secho(f"cannot use the database (DATABASE_URL): {reason}", fg="red", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
