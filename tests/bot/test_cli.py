@@ -176,3 +176,30 @@ def test_a_bad_database_url_is_one_line(tmp_path: Path, url: str, code: int, sai
     assert len(lines) == 1 and said in lines[0], done.stderr
     assert "rahasia-sekali" not in done.stderr
 
+
+def test_dev_lapor_runs_the_command_line_with_its_arguments(tmp_path: Path) -> None:
+    """`./dev lapor ...` is how the README's `lapor ...` commands run without PATH changes."""
+    env = {
+        **os.environ,
+        "VENV": sys.prefix,  # this test's environment, already set up
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
+    }
+    add = subprocess.run(
+        [str(REPO / "dev"), "lapor", "categories", "add", "trotoar", "Trotoar Rusak"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert add.returncode == 0, add.stderr
+    listed = subprocess.run(
+        [str(REPO / "dev"), "lapor", "categories", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "Trotoar Rusak" in listed.stdout.splitlines()[-1]
