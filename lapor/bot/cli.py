@@ -491,8 +491,12 @@ def incentives_statement(
     """A month's allowance per head: counted reports, capped variable part, fixed, total."""
     import csv
 
-    from lapor.incentives.quota import STATEMENT_COLUMNS, rupiah, statement, statement_rows
+    from lapor.incentives.cli import statement_table
+    from lapor.incentives.quota import STATEMENT_COLUMNS, statement, statement_rows
 
+    if format not in ("csv", "table"):
+        typer.secho("--format: csv or table", fg="red", err=True)
+        raise typer.Exit(2)
     settings = _settings()
     year, number = _month(month)
     with transaction(_engine()) as session:
@@ -504,9 +508,8 @@ def incentives_statement(
         writer.writerow(STATEMENT_COLUMNS)
         writer.writerows(rows)
         return
-    for row in rows:
-        label = f"{row[0]} {row[3]} {row[4]}/{row[5]} {row[6]}".strip()
-        typer.echo(f"{label[:60]:<60} {row[7]:>5} {row[8]:>5} {rupiah(int(row[-1])):>16}")
+    for line in statement_table(rows):
+        typer.echo(line)
 
 
 @incentives_app.command("standings")
@@ -524,7 +527,7 @@ def incentives_standings(kelurahan: str = typer.Option(None)) -> None:
         typer.echo(
             f"{s.kelurahan_code:<14} {s.unit:<14} {s.name[:30]:<30} today {s.today_counted}"
             f" (+{s.today_waiting} waiting) short {s.shortfall}  month {s.month_counted}"
-            f"  {rupiah(s.allowance)}"
+            f"  {rupiah(s.allowance)}" + ("  (blocked: nothing counts)" if s.blocked else "")
         )
 
 

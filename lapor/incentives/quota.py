@@ -8,7 +8,9 @@ it rewarded quantity and burdened volunteers, so every number here is a setting,
 verified reports count, and nothing is ever deducted automatically.
 
 Periods are WIB calendar days and months: a report counts for the period in which it was
-submitted, even when it is verified later.
+submitted, even when it is verified later. A head's reports count from the moment their
+chat account was linked (`Head.linked_at`): what the contact filed before, as a citizen,
+was not filed as a head. While the contact is blocked, nothing counts.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Select, and_, case, func, literal, select
+from sqlalchemy import BigInteger, Select, and_, case, func, literal, or_, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from lapor.store.lifecycle import ReportKind, ReportStatus
-from lapor.store.models import TALLY_SPAN, Head, Kelurahan, QuotaTally, Report
+from lapor.store.models import TALLY_SPAN, Contact, Head, Kelurahan, QuotaTally, Report
 
 # A report counts once a verifier accepted it, whatever happened after.
 COUNTED = (
@@ -103,6 +106,11 @@ class Period:
         return all(moment.utcoffset() == wib for moment in bounds)
 
 
+def unit_label(role: str, rt: str, rw: str) -> str:
+    """A head's unit as people write it: "RT 003/RW 005", or "RW 005" for an RW head."""
+    return f"RW {rw}" if role == "RW" else f"RT {rt}/RW {rw}"
+
+
 @dataclass(slots=True)
 class Standing:
     head_id: int
@@ -113,6 +121,9 @@ class Standing:
     kelurahan_code: str
     contact_id: int | None
     reminders_paused: bool
+    linked_at: datetime | None
+    # The linked contact is blocked (abuse): the standing counts nothing while it is.
+    blocked: bool
     today_counted: int
     today_waiting: int
     today_not_counted: int
@@ -135,7 +146,7 @@ class Standing:
 
     @property
     def unit(self) -> str:
-        return f"RW {self.rw}" if self.role == "RW" else f"RT {self.rt}/RW {self.rw}"
+        return unit_label(self.role, self.rt, self.rw)
 
     @property
     def shortfall(self) -> int:
@@ -175,19 +186,52 @@ def standings(
     periods are WIB's; the own-kelurahan rule and other time zones sum the month's reports
     instead (one grouped join, still one query), as does `from_reports` (to check the
     tally). Either way not a query per head: 32,700 heads is the size of Jakarta.
+
+    The tally counts a contact's reports and cannot tell those filed before the head
+    linked it. Heads linked since the month began (a few, against the whole city) are
+    therefore summed from their reports in one more query. Blocked heads count nothing.
     """
     period = Period.of(day, rules.timezone)
-    if from_reports or rules.own_kelurahan_only or not period.is_wib():
-        query = _from_reports(rules, period)
-    else:
-        query = _from_tally(period)
-    query = query.where(Head.active).order_by(*UNIT_ORDER)
+    summed = from_reports or rules.own_kelurahan_only or not period.is_wib()
+    query = _from_reports(rules, period) if summed else _from_tally(period)
+    # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
+    connection = session.connection()
+    rows = connection.execute(_for_heads(query, head_ids, linked_only)).all()
+    recounted: dict[int, Row] = {}
+    if not summed:
+        recent = [
+            row.id
+            for row in rows
+            if row.linked_at is not None and row.linked_at > period.month_start
+        ]
+        if recent:
+            query = _for_heads(_from_reports(rules, period), recent, linked_only)
+            recounted = {row.id: row for row in connection.execute(query)}
+    return [_standing(recounted.get(row.id, row), rules) for row in rows]
+
+
+def _for_heads(query: Select, head_ids: list[int] | None, linked_only: bool) -> Select:
+    """The standings query for active heads (only `head_ids`, when given), in unit order."""
+    query = (
+        query.add_columns(Head.linked_at, func.coalesce(Contact.blocked, False))
+        .outerjoin(Contact, Contact.id == Head.contact_id)
+        .where(Head.active)
+        .order_by(*UNIT_ORDER)
+    )
     if head_ids is not None:
         query = query.where(Head.id.in_(head_ids))
     if linked_only:
         query = query.where(Head.contact_id.is_not(None))
-    # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
-    return [Standing(*row, rules=rules) for row in session.connection().execute(query)]
+    return query
+
+
+def _standing(row: Row, rules: QuotaRules) -> Standing:
+    """A standing from a row: the head's columns, six counts, then linked_at and blocked."""
+    head, counts = row[: len(HEAD_COLUMNS)], row[len(HEAD_COLUMNS) : len(HEAD_COLUMNS) + 6]
+    linked_at, blocked = row[-2], bool(row[-1])
+    if blocked:
+        counts = (0,) * 6
+    return Standing(*head, linked_at, blocked, *counts, rules=rules)
 
 
 HEAD_COLUMNS = (
@@ -247,6 +291,8 @@ def _from_reports(rules: QuotaRules, period: Period) -> Select:
         Report.kind == ReportKind.LAPORAN.value,
         Report.created_at >= period.month_start,
         Report.created_at < period.month_end,
+        # Only what the contact filed as a head (no time: linked before lapor kept it).
+        or_(Head.linked_at.is_(None), Report.created_at >= Head.linked_at),
     )
     if rules.own_kelurahan_only:
         join = and_(join, Report.kelurahan_code == Head.kelurahan_code)
@@ -262,7 +308,8 @@ def _from_reports(rules: QuotaRules, period: Period) -> Select:
         )
         .select_from(Head)
         .outerjoin(Report, join)
-        .group_by(Head.id)
+        # With the contact's id, PostgreSQL may select its `blocked` (added by standings).
+        .group_by(Head.id, Contact.id)
     )
 
 
@@ -315,6 +362,9 @@ STATEMENT_COLUMNS = (
     "variable_allowance",
     "fixed_allowance",
     "total",
+    # "yes": the head's contact is blocked, so no report counts (the fixed part is not
+    # deducted: lapor never deducts; finance decides).
+    "blocked",
 )
 
 
@@ -324,7 +374,7 @@ def statement_rows(lines: list[StatementLine]) -> list[list[object]]:
     grand = [0, 0, 0, 0, 0]
 
     def subtotal(code: str, name: str, sums: list[int]) -> list[object]:
-        return [code, name, "", "SUBTOTAL", "", "", "", sums[0], sums[1], "", *sums[2:]]
+        return [code, name, "", "SUBTOTAL", "", "", "", sums[0], sums[1], "", *sums[2:], ""]
 
     current: tuple[str, str] | None = None
     sums = [0, 0, 0, 0, 0]
@@ -353,9 +403,10 @@ def statement_rows(lines: list[StatementLine]) -> list[list[object]]:
                 s.variable,
                 s.fixed,
                 s.allowance,
+                "yes" if s.blocked else "",
             ]
         )
     if current is not None:
         rows.append(subtotal(*current, sums))
-    rows.append(["", "", "", "TOTAL", "", "", "", grand[0], grand[1], "", *grand[2:]])
+    rows.append(["", "", "", "TOTAL", "", "", "", grand[0], grand[1], "", *grand[2:], ""])
     return rows
