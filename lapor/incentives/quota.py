@@ -21,7 +21,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Select, and_, case, func, literal, or_, select
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -121,9 +120,6 @@ class Standing:
     kelurahan_code: str
     contact_id: int | None
     reminders_paused: bool
-    linked_at: datetime | None
-    # The linked contact is blocked (abuse): the standing counts nothing while it is.
-    blocked: bool
     today_counted: int
     today_waiting: int
     today_not_counted: int
@@ -131,6 +127,19 @@ class Standing:
     month_waiting: int
     month_not_counted: int
     rules: QuotaRules
+    # The linked contact is blocked (abuse): the standing counts nothing while it is.
+    blocked: bool = False
+
+    def set_counts(self, *counts: int) -> None:
+        """Replace the six counts (today's, then the month's), in the order of `counts`."""
+        (
+            self.today_counted,
+            self.today_waiting,
+            self.today_not_counted,
+            self.month_counted,
+            self.month_waiting,
+            self.month_not_counted,
+        ) = counts
 
     @property
     def counts(self) -> tuple[int, int, int, int, int, int]:
@@ -188,50 +197,59 @@ def standings(
     tally). Either way not a query per head: 32,700 heads is the size of Jakarta.
 
     The tally counts a contact's reports and cannot tell those filed before the head
-    linked it. Heads linked since the month began (a few, against the whole city) are
-    therefore summed from their reports in one more query. Blocked heads count nothing.
+    linked it. One more query finds the exceptions: heads linked since the month began (a
+    few, against the whole city), summed from their reports in a third query, and blocked
+    heads, who count nothing.
     """
     period = Period.of(day, rules.timezone)
     summed = from_reports or rules.own_kelurahan_only or not period.is_wib()
     query = _from_reports(rules, period) if summed else _from_tally(period)
-    # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
-    connection = session.connection()
-    rows = connection.execute(_for_heads(query, head_ids, linked_only)).all()
-    recounted: dict[int, Row] = {}
-    if not summed:
-        recent = [
-            row.id
-            for row in rows
-            if row.linked_at is not None and row.linked_at > period.month_start
-        ]
-        if recent:
-            query = _for_heads(_from_reports(rules, period), recent, linked_only)
-            recounted = {row.id: row for row in connection.execute(query)}
-    return [_standing(recounted.get(row.id, row), rules) for row in rows]
-
-
-def _for_heads(query: Select, head_ids: list[int] | None, linked_only: bool) -> Select:
-    """The standings query for active heads (only `head_ids`, when given), in unit order."""
-    query = (
-        query.add_columns(Head.linked_at, func.coalesce(Contact.blocked, False))
-        .outerjoin(Contact, Contact.id == Head.contact_id)
-        .where(Head.active)
-        .order_by(*UNIT_ORDER)
-    )
+    query = query.where(Head.active).order_by(*UNIT_ORDER)
     if head_ids is not None:
         query = query.where(Head.id.in_(head_ids))
     if linked_only:
         query = query.where(Head.contact_id.is_not(None))
+    # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
+    connection = session.connection()
+    found = [Standing(*row, rules=rules) for row in connection.execute(query)]
+    exceptions = connection.execute(_exceptions(period, head_ids)).all()
+    if not exceptions:
+        return found
+    wanted = {row.id for row in exceptions}
+    by_id = {s.head_id: s for s in found if s.head_id in wanted}
+    recent = [row.id for row in exceptions if row.linked_recently and row.id in by_id]
+    if recent and not summed:
+        query = _from_reports(rules, period).where(Head.id.in_(recent))
+        counts = slice(len(HEAD_COLUMNS), len(HEAD_COLUMNS) + 6)
+        for row in connection.execute(query):
+            by_id[row.id].set_counts(*row[counts])
+    for row in exceptions:
+        standing = by_id.get(row.id)
+        if row.blocked and standing is not None:
+            standing.blocked = True
+            standing.set_counts(0, 0, 0, 0, 0, 0)
+    return found
+
+
+def _exceptions(period: Period, head_ids: list[int] | None) -> Select:
+    """The few heads the tally cannot answer for: blocked, or linked after the month began.
+
+    One pass over the heads that returns a handful of rows, cheaper than carrying two more
+    columns through the standings of every head (at 32,700 heads, about half the cost).
+    """
+    linked_recently = Head.linked_at > period.month_start
+    query = (
+        select(
+            Head.id,
+            func.coalesce(Contact.blocked, False).label("blocked"),
+            func.coalesce(linked_recently, False).label("linked_recently"),
+        )
+        .outerjoin(Contact, Contact.id == Head.contact_id)
+        .where(Head.active, or_(Contact.blocked.is_(True), linked_recently))
+    )
+    if head_ids is not None:
+        query = query.where(Head.id.in_(head_ids))
     return query
-
-
-def _standing(row: Row, rules: QuotaRules) -> Standing:
-    """A standing from a row: the head's columns, six counts, then linked_at and blocked."""
-    head, counts = row[: len(HEAD_COLUMNS)], row[len(HEAD_COLUMNS) : len(HEAD_COLUMNS) + 6]
-    linked_at, blocked = row[-2], bool(row[-1])
-    if blocked:
-        counts = (0,) * 6
-    return Standing(*head, linked_at, blocked, *counts, rules=rules)
 
 
 HEAD_COLUMNS = (
@@ -308,8 +326,7 @@ def _from_reports(rules: QuotaRules, period: Period) -> Select:
         )
         .select_from(Head)
         .outerjoin(Report, join)
-        # With the contact's id, PostgreSQL may select its `blocked` (added by standings).
-        .group_by(Head.id, Contact.id)
+        .group_by(Head.id)
     )
 
 
