@@ -491,8 +491,12 @@ def incentives_statement(
     """A month's allowance per head: counted reports, capped variable part, fixed, total."""
     import csv
 
-    from lapor.incentives.quota import STATEMENT_COLUMNS, rupiah, statement, statement_rows
+    from lapor.incentives.cli import statement_table
+    from lapor.incentives.quota import STATEMENT_COLUMNS, statement, statement_rows
 
+    if format not in ("csv", "table"):
+        typer.secho("--format: csv or table", fg="red", err=True)
+        raise typer.Exit(2)
     settings = _settings()
     year, number = _month(month)
     with transaction(_engine()) as session:
@@ -504,9 +508,8 @@ def incentives_statement(
         writer.writerow(STATEMENT_COLUMNS)
         writer.writerows(rows)
         return
-    for row in rows:
-        label = f"{row[0]} {row[3]} {row[4]}/{row[5]} {row[6]}".strip()
-        typer.echo(f"{label[:60]:<60} {row[7]:>5} {row[8]:>5} {rupiah(int(row[-1])):>16}")
+    for line in statement_table(rows):
+        typer.echo(line)
 
 
 @incentives_app.command("standings")
@@ -524,7 +527,7 @@ def incentives_standings(kelurahan: str = typer.Option(None)) -> None:
         typer.echo(
             f"{s.kelurahan_code:<14} {s.unit:<14} {s.name[:30]:<30} today {s.today_counted}"
             f" (+{s.today_waiting} waiting) short {s.shortfall}  month {s.month_counted}"
-            f"  {rupiah(s.allowance)}"
+            f"  {rupiah(s.allowance)}" + ("  (blocked: nothing counts)" if s.blocked else "")
         )
 
 
@@ -634,7 +637,23 @@ def outbox_purge(
 
 
 def main() -> None:
-    app(prog_name="lapor")
+    """`lapor`: a database that cannot be used is one line for the operator, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from lapor.store.db import DatabaseUrlError
+
+    try:
+        app(prog_name="lapor")
+    except DatabaseUrlError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+    except OperationalError as exc:
+        # The driver's first line says why (refused, unknown database, bad password);
+        # the rest is hints and the statement, which may hold data.
+        said = str(exc.orig if exc.orig is not None else exc).strip()
+        reason = said.splitlines()[0] if said else type(exc).__name__
+        typer.secho(f"cannot use the database (DATABASE_URL): {reason}", fg="red", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from lapor.incentives.heads import HeadsError, import_heads, known_kelurahan_codes, parse_heads
+from lapor.incentives.quota import rupiah, unit_label
 from lapor.store.db import new_session
 from lapor.store.models import Head
 
@@ -116,7 +117,7 @@ def list_heads(
         f"{'name':<{name_width}}  linked"
     )
     for row in rows:
-        unit = f"RW {row.rw}" if row.role == "RW" else f"RT {row.rt}/RW {row.rw}"
+        unit = unit_label(row.role, row.rt, row.rw)
         linked = "yes" if row.contact_id is not None else "no"
         typer.echo(
             f"{row.id:>{width}}  {row.role:<4}  {unit:<13}  "
@@ -126,3 +127,42 @@ def list_heads(
 
 def _name(head: Head) -> str:
     return head.name if head.active else f"{head.name} (inactive)"
+
+
+STATEMENT_TABLE_HEADER = (
+    "kelurahan",
+    "unit",
+    "name",
+    "counted",
+    "paid",
+    "variable",
+    "fixed",
+    "total",
+)
+# Right-aligned: the counts and the amounts.
+_NUMERIC = frozenset(range(3, len(STATEMENT_TABLE_HEADER)))
+MAX_TABLE_NAME = 40
+
+
+def statement_table(rows: list[list[object]]) -> list[str]:
+    """`lapor incentives statement --format table`: the statement's rows (`statement_rows`)
+    as aligned lines under a header, for reading in a terminal. Finance gets the CSV."""
+    cells = [list(STATEMENT_TABLE_HEADER)]
+    for row in rows:
+        code, kelurahan, _, role, rw, rt, name = (str(value) for value in row[:7])
+        counted, paid, _, variable, fixed, total, blocked = row[7:14]
+        if role in ("SUBTOTAL", "TOTAL"):
+            unit, who = role, kelurahan
+        else:
+            unit = unit_label(role, rt, rw)
+            who = name[:MAX_TABLE_NAME] + (" (blocked)" if blocked else "")
+        amounts = (rupiah(int(value)) for value in (variable, fixed, total))  # type: ignore[call-overload]
+        cells.append([code, unit, who, str(counted), str(paid), *amounts])
+    widths = [max(len(line[k]) for line in cells) for k in range(len(STATEMENT_TABLE_HEADER))]
+    return [
+        "  ".join(
+            cell.rjust(width) if k in _NUMERIC else cell.ljust(width)
+            for k, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in cells
+    ]

@@ -8,7 +8,9 @@ it rewarded quantity and burdened volunteers, so every number here is a setting,
 verified reports count, and nothing is ever deducted automatically.
 
 Periods are WIB calendar days and months: a report counts for the period in which it was
-submitted, even when it is verified later.
+submitted, even when it is verified later. A head's reports count from the moment their
+chat account was linked (`Head.linked_at`): what the contact filed before, as a citizen,
+was not filed as a head. While the contact is blocked, nothing counts.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Select, and_, case, func, literal, select
+from sqlalchemy import BigInteger, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from lapor.store.lifecycle import ReportKind, ReportStatus
-from lapor.store.models import TALLY_SPAN, Head, Kelurahan, QuotaTally, Report
+from lapor.store.models import TALLY_SPAN, Contact, Head, Kelurahan, QuotaTally, Report
 
 # A report counts once a verifier accepted it, whatever happened after.
 COUNTED = (
@@ -103,6 +105,11 @@ class Period:
         return all(moment.utcoffset() == wib for moment in bounds)
 
 
+def unit_label(role: str, rt: str, rw: str) -> str:
+    """A head's unit as people write it: "RT 003/RW 005", or "RW 005" for an RW head."""
+    return f"RW {rw}" if role == "RW" else f"RT {rt}/RW {rw}"
+
+
 @dataclass(slots=True)
 class Standing:
     head_id: int
@@ -120,6 +127,19 @@ class Standing:
     month_waiting: int
     month_not_counted: int
     rules: QuotaRules
+    # The linked contact is blocked (abuse): the standing counts nothing while it is.
+    blocked: bool = False
+
+    def set_counts(self, *counts: int) -> None:
+        """Replace the six counts (today's, then the month's), in the order of `counts`."""
+        (
+            self.today_counted,
+            self.today_waiting,
+            self.today_not_counted,
+            self.month_counted,
+            self.month_waiting,
+            self.month_not_counted,
+        ) = counts
 
     @property
     def counts(self) -> tuple[int, int, int, int, int, int]:
@@ -135,7 +155,7 @@ class Standing:
 
     @property
     def unit(self) -> str:
-        return f"RW {self.rw}" if self.role == "RW" else f"RT {self.rt}/RW {self.rw}"
+        return unit_label(self.role, self.rt, self.rw)
 
     @property
     def shortfall(self) -> int:
@@ -175,19 +195,61 @@ def standings(
     periods are WIB's; the own-kelurahan rule and other time zones sum the month's reports
     instead (one grouped join, still one query), as does `from_reports` (to check the
     tally). Either way not a query per head: 32,700 heads is the size of Jakarta.
+
+    The tally counts a contact's reports and cannot tell those filed before the head
+    linked it. One more query finds the exceptions: heads linked since the month began (a
+    few, against the whole city), summed from their reports in a third query, and blocked
+    heads, who count nothing.
     """
     period = Period.of(day, rules.timezone)
-    if from_reports or rules.own_kelurahan_only or not period.is_wib():
-        query = _from_reports(rules, period)
-    else:
-        query = _from_tally(period)
+    summed = from_reports or rules.own_kelurahan_only or not period.is_wib()
+    query = _from_reports(rules, period) if summed else _from_tally(period)
     query = query.where(Head.active).order_by(*UNIT_ORDER)
     if head_ids is not None:
         query = query.where(Head.id.in_(head_ids))
     if linked_only:
         query = query.where(Head.contact_id.is_not(None))
     # Core rows, not ORM rows: 32,700 heads make the ORM's result layer visible.
-    return [Standing(*row, rules=rules) for row in session.connection().execute(query)]
+    connection = session.connection()
+    found = [Standing(*row, rules=rules) for row in connection.execute(query)]
+    exceptions = connection.execute(_exceptions(period, head_ids)).all()
+    if not exceptions:
+        return found
+    wanted = {row.id for row in exceptions}
+    by_id = {s.head_id: s for s in found if s.head_id in wanted}
+    recent = [row.id for row in exceptions if row.linked_recently and row.id in by_id]
+    if recent and not summed:
+        query = _from_reports(rules, period).where(Head.id.in_(recent))
+        counts = slice(len(HEAD_COLUMNS), len(HEAD_COLUMNS) + 6)
+        for row in connection.execute(query):
+            by_id[row.id].set_counts(*row[counts])
+    for row in exceptions:
+        standing = by_id.get(row.id)
+        if row.blocked and standing is not None:
+            standing.blocked = True
+            standing.set_counts(0, 0, 0, 0, 0, 0)
+    return found
+
+
+def _exceptions(period: Period, head_ids: list[int] | None) -> Select:
+    """The few heads the tally cannot answer for: blocked, or linked after the month began.
+
+    One pass over the heads that returns a handful of rows, cheaper than carrying two more
+    columns through the standings of every head (at 32,700 heads, about half the cost).
+    """
+    linked_recently = Head.linked_at > period.month_start
+    query = (
+        select(
+            Head.id,
+            func.coalesce(Contact.blocked, False).label("blocked"),
+            func.coalesce(linked_recently, False).label("linked_recently"),
+        )
+        .outerjoin(Contact, Contact.id == Head.contact_id)
+        .where(Head.active, or_(Contact.blocked.is_(True), linked_recently))
+    )
+    if head_ids is not None:
+        query = query.where(Head.id.in_(head_ids))
+    return query
 
 
 HEAD_COLUMNS = (
@@ -247,6 +309,8 @@ def _from_reports(rules: QuotaRules, period: Period) -> Select:
         Report.kind == ReportKind.LAPORAN.value,
         Report.created_at >= period.month_start,
         Report.created_at < period.month_end,
+        # Only what the contact filed as a head (no time: linked before lapor kept it).
+        or_(Head.linked_at.is_(None), Report.created_at >= Head.linked_at),
     )
     if rules.own_kelurahan_only:
         join = and_(join, Report.kelurahan_code == Head.kelurahan_code)
@@ -315,6 +379,9 @@ STATEMENT_COLUMNS = (
     "variable_allowance",
     "fixed_allowance",
     "total",
+    # "yes": the head's contact is blocked, so no report counts (the fixed part is not
+    # deducted: lapor never deducts; finance decides).
+    "blocked",
 )
 
 
@@ -324,7 +391,7 @@ def statement_rows(lines: list[StatementLine]) -> list[list[object]]:
     grand = [0, 0, 0, 0, 0]
 
     def subtotal(code: str, name: str, sums: list[int]) -> list[object]:
-        return [code, name, "", "SUBTOTAL", "", "", "", sums[0], sums[1], "", *sums[2:]]
+        return [code, name, "", "SUBTOTAL", "", "", "", sums[0], sums[1], "", *sums[2:], ""]
 
     current: tuple[str, str] | None = None
     sums = [0, 0, 0, 0, 0]
@@ -353,9 +420,10 @@ def statement_rows(lines: list[StatementLine]) -> list[list[object]]:
                 s.variable,
                 s.fixed,
                 s.allowance,
+                "yes" if s.blocked else "",
             ]
         )
     if current is not None:
         rows.append(subtotal(*current, sums))
-    rows.append(["", "", "", "TOTAL", "", "", "", grand[0], grand[1], "", *grand[2:]])
+    rows.append(["", "", "", "TOTAL", "", "", "", grand[0], grand[1], "", *grand[2:], ""])
     return rows

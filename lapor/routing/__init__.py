@@ -13,18 +13,23 @@ from lapor.routing.locate import (
     Location,
 )
 from lapor.routing.registry import (
+    DEMO_PREFIX,
     ImportResult,
     RegistryError,
+    RemoveRefused,
     import_registry,
+    is_demo,
     load_index,
     load_records,
     parse_registry,
+    remove_kelurahan,
 )
 
 __all__ = [
     "DEFAULT_GAP_M",
     "DEFAULT_NEAR_M",
     "DEFAULT_POINT_CUTOFF_M",
+    "DEMO_PREFIX",
     "DEMO_REGISTRY",
     "OUTSIDE",
     "How",
@@ -34,9 +39,12 @@ __all__ = [
     "KelurahanRef",
     "Location",
     "RegistryError",
+    "RemoveRefused",
     "ensure_demo_registry",
     "import_registry",
+    "is_demo",
     "load_index",
     "load_records",
     "parse_registry",
+    "remove_kelurahan",
 ]

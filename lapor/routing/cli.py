@@ -1,4 +1,4 @@
-"""`lapor kelurahan ...`: import the registry, try a point, list kelurahan and their groups.
+"""`lapor kelurahan ...`: import the registry, try a point, list and remove kelurahan.
 `lapor kecamatan ...`: bind the kecamatan chats that escalations of missed deadlines go to.
 
 Mounted by `lapor/bot/cli.py`. This is the outermost layer, so it may read the settings
@@ -17,7 +17,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from lapor.routing.locate import DEFAULT_GAP_M, DEFAULT_POINT_CUTOFF_M, Location
-from lapor.routing.registry import RegistryError, import_registry, load_index, parse_registry
+from lapor.routing.registry import (
+    RegistryError,
+    RemoveRefused,
+    import_registry,
+    is_demo,
+    load_index,
+    parse_registry,
+    remove_kelurahan,
+)
 from lapor.store.db import new_session
 from lapor.store.models import KecamatanChat, Kelurahan
 
@@ -80,6 +88,16 @@ def import_file(
     )
     if result.added or result.updated:
         typer.echo(f"Changes {verb} applied; bound groups are unchanged.")
+    if result.demo_removed:
+        typer.echo(
+            f"The demo registry {'would be' if dry_run else 'was'} replaced: "
+            f"{result.demo_removed} demo kelurahan removed."
+        )
+    if result.demo_kept:
+        typer.echo(
+            f"{result.demo_kept} demo kelurahan {'would stay' if dry_run else 'stay'} as the "
+            "history of their reports or heads; reports are no longer routed to them."
+        )
 
 
 def _coordinates(values: list[str]) -> tuple[float, float]:
@@ -163,11 +181,49 @@ def list_kelurahan(
     if not rows:
         typer.echo("no kelurahan (import a registry with: lapor kelurahan import FILE)")
         return
+    real = any(not is_demo(row.code) for row in rows)
     for row in rows:
         chat = "-"
         if row.chat_id is not None:
             chat = f"{row.chat_title} [{row.chat_id}]" if row.chat_title else str(row.chat_id)
-        typer.echo(f"{row.code}  {row.name}  ({row.kecamatan})  {chat}")
+        # Demo kelurahan left beside a real registry keep their reports' history only.
+        note = "  (demo, history only: not routed)" if real and is_demo(row.code) else ""
+        typer.echo(f"{row.code}  {row.name}  ({row.kecamatan})  {chat}{note}")
+
+
+@kelurahan_app.command("remove")
+def remove(
+    code: str = typer.Argument(..., help="The kelurahan's code, as in lapor kelurahan list."),
+    force: bool = typer.Option(
+        False, "--force", help="Also when a group is bound or an unused group invite is valid."
+    ),
+) -> None:
+    """Remove a kelurahan from the registry, with its group invites.
+
+    Refused while reports or RT/RW heads refer to it (they keep it as their history), and,
+    unless --force, while a Telegram group is bound to it or an unused invite is valid.
+    Restart the running bot afterwards, as after an import.
+    """
+    code = code.strip()
+    engine = _engine()
+    try:
+        with new_session(engine) as session:
+            try:
+                remove_kelurahan(session, code, datetime.now(UTC), force=force)
+            except KeyError:
+                typer.secho(
+                    f"no kelurahan {code!r} (see: lapor kelurahan list)",
+                    fg=typer.colors.RED,
+                    err=True,
+                )
+                raise typer.Exit(1) from None
+            except RemoveRefused as exc:
+                typer.secho(str(exc), fg=typer.colors.RED, err=True)
+                raise typer.Exit(1) from None
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"{code} removed (restart the bot to route without it)")
 
 
 # -- kecamatan chats ----------------------------------------------------------------------------

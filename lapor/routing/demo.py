@@ -2,7 +2,8 @@
 
 Five rectangles and one pentagon around Monas, written for lapor (not derived from any
 official data) and named "(demo)" everywhere they show, so nobody mistakes them for real
-kelurahan. Operators replace them by importing their registry; the demo is only loaded
+kelurahan. Operators replace them by importing their registry, which deletes them (or,
+once they hold reports, keeps them out of routing: registry.py); the demo is only loaded
 into an empty kelurahan table.
 """
 

@@ -6,6 +6,12 @@ every report goes, so a file with any bad row is refused as a whole, with every 
 listed at once (fixing errors one at a time over many imports is what operators hate most),
 and nothing is imported. Re-importing updates names, points and boundaries but never the
 destination chat a kelurahan group was bound to.
+
+A fresh console install routes to a made-up demo registry (codes `DEMO.*`, demo.py). A real
+registry replaces it: importing one deletes the demo kelurahan nothing refers to, and the
+few that already hold reports or heads stay only as their history. Whenever a real
+kelurahan exists, demo kelurahan are left out of routing and the map, so a demo square
+around Monas can never win over Gambir.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from typing import Any
 
 import shapely
 from shapely.geometry import mapping, shape
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
 from lapor.routing.locate import KelurahanIndex, KelurahanRecord
-from lapor.store.models import Kelurahan
+from lapor.store.models import GroupInvite, Head, Kelurahan, Report
 
+# Codes of the made-up demo registry (demo.geojson); no official code looks like this.
+DEMO_PREFIX = "DEMO."
 MAX_CODE = 20
 MAX_NAME = 100
 CHUNK = 1000
@@ -68,6 +76,9 @@ class ImportResult:
     added: int
     updated: int
     unchanged: int
+    # Demo kelurahan a real registry replaced: deleted, or kept as history of their reports.
+    demo_removed: int = 0
+    demo_kept: int = 0
 
     @property
     def total(self) -> int:
@@ -331,6 +342,11 @@ def _parse_csv(text: str) -> tuple[list[KelurahanRecord], list[str]]:
 # --------------------------------------------------------------------------- importing
 
 
+def is_demo(code: str) -> bool:
+    """Whether a kelurahan code belongs to the made-up demo registry."""
+    return code.startswith(DEMO_PREFIX)
+
+
 def boundary_text(record: KelurahanRecord) -> str | None:
     """The stored form of a boundary: compact GeoJSON that round-trips exactly."""
     if record.geometry is None:
@@ -355,8 +371,10 @@ def import_registry(
     group a kelurahan was bound to) are never touched. A record without a boundary (CSV)
     leaves a stored boundary as it is, so importing a points file after a boundaries file
     cannot silently downgrade routing. Kelurahan missing from the file stay in the table:
-    reports and group invites refer to them. `progress` is called with the number of
-    records done after each chunk.
+    reports and group invites refer to them. The demo registry is the exception: a file
+    with any real kelurahan deletes the demo kelurahan that no report or head refers to
+    (with their group invites) and keeps the rest as history, out of routing (`load_records`).
+    `progress` is called with the number of records done after each chunk.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -420,14 +438,130 @@ def import_registry(
         updated += len(updates) + len(point_updates)
         if progress is not None:
             progress(len(chunk))
+    demo_removed = demo_kept = 0
+    if any(not is_demo(code) for code in codes):
+        demo_removed, demo_kept = _retire_demo(session, set(codes))
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, Kelurahan):
+        if isinstance(obj, Kelurahan | GroupInvite):
             session.expire(obj)
-    return ImportResult(added=added, updated=updated, unchanged=unchanged)
+    return ImportResult(
+        added=added,
+        updated=updated,
+        unchanged=unchanged,
+        demo_removed=demo_removed,
+        demo_kept=demo_kept,
+    )
+
+
+def _retire_demo(session: Session, imported: set[str]) -> tuple[int, int]:
+    """Delete the demo kelurahan nothing refers to; (deleted, kept as history)."""
+    demo = [
+        code
+        for code in session.scalars(
+            select(Kelurahan.code).where(Kelurahan.code.startswith(DEMO_PREFIX, autoescape=True))
+        )
+        if code not in imported
+    ]
+    if not demo:
+        return 0, 0
+    referenced = set(
+        session.scalars(select(Report.kelurahan_code).where(Report.kelurahan_code.in_(demo)))
+    ) | set(session.scalars(select(Head.kelurahan_code).where(Head.kelurahan_code.in_(demo))))
+    unused = [code for code in demo if code not in referenced]
+    if unused:
+        # Invites to bind a demo kelurahan's group are as made-up as the kelurahan.
+        session.execute(delete(GroupInvite).where(GroupInvite.kelurahan_code.in_(unused)))
+        session.execute(delete(Kelurahan).where(Kelurahan.code.in_(unused)))
+    return len(unused), len(demo) - len(unused)
+
+
+@dataclass(frozen=True)
+class References:
+    """What refers to a kelurahan, for `lapor kelurahan remove`."""
+
+    reports: int
+    heads: int
+    open_invites: int
+    chat_id: int | None
+
+    @property
+    def history(self) -> bool:
+        """Reports or heads: removing the kelurahan would leave them pointing at nothing."""
+        return bool(self.reports or self.heads)
+
+
+class RemoveRefused(ValueError):
+    """A kelurahan that cannot be removed (as asked); the message says why and what to do."""
+
+
+def kelurahan_references(session: Session, code: str, now: datetime) -> References | None:
+    """What refers to kelurahan `code` (None: no such kelurahan)."""
+    kelurahan = session.get(Kelurahan, code)
+    if kelurahan is None:
+        return None
+
+    def count(model: Any, *where: Any) -> int:
+        return int(
+            session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+        )
+
+    return References(
+        reports=count(Report, Report.kelurahan_code == code),
+        heads=count(Head, Head.kelurahan_code == code),
+        open_invites=count(
+            GroupInvite,
+            GroupInvite.kelurahan_code == code,
+            GroupInvite.used_at.is_(None),
+            GroupInvite.expires_at > now,
+        ),
+        chat_id=kelurahan.chat_id,
+    )
+
+
+def remove_kelurahan(session: Session, code: str, now: datetime, *, force: bool = False) -> None:
+    """Delete kelurahan `code` and its group invites, inside the caller's transaction.
+
+    Never when reports or heads refer to it, even with `force`: reports keep the kelurahan
+    as their history (the dashboard and the cards show its name), and a head cannot exist
+    without a kelurahan. A bound group or an unused invite is live configuration that an
+    operator may mean to drop: refused unless `force`. Raises RemoveRefused, KeyError.
+    """
+    found = kelurahan_references(session, code, now)
+    if found is None:
+        raise KeyError(code)
+    if found.history:
+        parts = []
+        if found.reports:
+            parts.append(f"{found.reports} report(s) were routed to it")
+        if found.heads:
+            parts.append(f"{found.heads} RT/RW head(s) belong to it")
+        raise RemoveRefused(
+            f"{code} cannot be removed: {' and '.join(parts)}. It stays as their history; "
+            "--force does not change that."
+        )
+    if not force and (found.chat_id is not None or found.open_invites):
+        parts = []
+        if found.chat_id is not None:
+            parts.append(f"its reports go to the Telegram group {found.chat_id}")
+        if found.open_invites:
+            parts.append(f"{found.open_invites} unused group invite(s) are still valid")
+        raise RemoveRefused(
+            f"{code} is in use: {' and '.join(parts)}. Nothing removed; add --force to remove "
+            "it anyway."
+        )
+    session.execute(delete(GroupInvite).where(GroupInvite.kelurahan_code == code))
+    session.execute(delete(Kelurahan).where(Kelurahan.code == code))
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Kelurahan | GroupInvite):
+            session.expire(obj)
 
 
 def load_records(session: Session) -> list[KelurahanRecord]:
-    """Every kelurahan of the table as index records (boundaries parsed in one call)."""
+    """Every kelurahan reports are routed to, as index records (boundaries parsed in one call).
+
+    That is the whole table, except demo kelurahan once a real one exists: those left
+    behind as history of their reports must not take points from the real registry.
+    """
     table = Kelurahan.__table__  # type: ignore[attr-defined]
     rows = session.execute(
         select(
@@ -440,6 +574,8 @@ def load_records(session: Session) -> list[KelurahanRecord]:
             table.c.boundary,
         ).order_by(table.c.code)
     ).all()
+    if any(not is_demo(row.code) for row in rows):
+        rows = [row for row in rows if not is_demo(row.code)]
     with_boundary = [k for k, row in enumerate(rows) if row.boundary]
     geometries: list[Any] = [None] * len(rows)
     if with_boundary:

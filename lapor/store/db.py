@@ -7,11 +7,47 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+URL_EXAMPLES = "sqlite:///lapor.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
+# What to install when a URL's driver is missing; psycopg comes with lapor itself.
+DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary"}
+
+
+class DatabaseUrlError(ValueError):
+    """A DATABASE_URL that cannot be used: one line for the operator, never the URL itself
+    (it may carry a password)."""
+
+
+def check_url(url: str) -> URL:
+    """The parsed URL (plain PostgreSQL URLs made psycopg 3), once its driver imports.
+
+    Without this an unparsable URL or a missing driver surfaces as a traceback from deep
+    inside SQLAlchemy (`ModuleNotFoundError: psycopg`), which tells an operator nothing.
+    """
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        raise DatabaseUrlError(f"DATABASE_URL is not a database URL: use {URL_EXAMPLES}") from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise DatabaseUrlError(
+            f"DATABASE_URL names an unknown database or driver ({parsed.drivername}): "
+            f"use {URL_EXAMPLES}"
+        ) from None
+    except ImportError as exc:
+        module = (exc.name or "").split(".")[0] or parsed.drivername
+        package = DRIVER_PACKAGES.get(module, module)
+        raise DatabaseUrlError(
+            f"DATABASE_URL needs the database driver {module!r}, which is not installed: "
+            f"pip install '{package}' (or reinstall lapor, which includes psycopg)"
+        ) from None
+    return parsed
 
 
 def normalise_url(url: str) -> str:
@@ -33,10 +69,11 @@ def make_engine(url: str, *, sqlite_cache_mb: int = 8, **kwargs: Any) -> Engine:
     both read a row and both write it back: updates are silently lost. SQLAlchemy's
     documented recipe takes transaction control away from the driver and opens every
     transaction with BEGIN IMMEDIATE, which takes the write lock up front; `busy_timeout`
-    makes the second writer wait instead of failing.
+    makes the second writer wait instead of failing. A URL that cannot work raises
+    DatabaseUrlError.
     """
-    url = normalise_url(url)
-    parsed = make_url(url)
+    parsed = check_url(url)
+    url = parsed.render_as_string(hide_password=False)
     # A failed statement's message would quote its parameters ("[parameters: (...)]"):
     # citizens' phone numbers, names and notes, into the log and any traceback.
     kwargs.setdefault("hide_parameters", True)

@@ -77,6 +77,28 @@ async def test_the_password_is_asked_twice_without_echo(
     assert (await web.login("budi", GOOD)).status_code == 303
 
 
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        # As the README shows it: --name is optional and defaults to the username.
+        (["rina"], "rina"),
+        (["Rina"], "rina"),
+        (["rina", "--name", "Rina Marlina"], "Rina Marlina"),
+    ],
+)
+def test_the_name_defaults_to_the_username(run: Run, args: list[str], shown: str) -> None:
+    assert "rina added" in run("add", *args, "--password-stdin", input=GOOD + "\n")
+    row = next(line for line in run("list").splitlines() if line.split()[0] == "rina")
+    assert shown in row
+
+
+def test_an_empty_name_is_refused(run: Run) -> None:
+    assert "--name may not be empty" in run(
+        "add", "rina", "--name", " ", "--password-stdin", input=GOOD, code=2
+    )
+    assert "no staff accounts" in run("list")
+
+
 def test_mistyped_short_or_duplicate_passwords_and_names_are_refused(
     run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:

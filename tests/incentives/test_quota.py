@@ -193,8 +193,8 @@ def test_statement_matches_a_hand_computed_example(town: Town, engine) -> None: 
     rows = statement_rows(lines)
     subtotal = next(r for r in rows if r[3] == "SUBTOTAL")
     total = rows[-1]
-    assert subtotal[0] == "31.71.01.1001" and subtotal[-1] == 975_000 + 225_000
-    assert total[3] == "TOTAL" and total[-1] == 1_200_000 and total[7] == 107
+    assert subtotal[0] == "31.71.01.1001" and subtotal[12] == 975_000 + 225_000
+    assert total[3] == "TOTAL" and total[12] == 1_200_000 and total[7] == 107
 
 
 def test_one_query_for_all_heads(town: Town, engine) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +212,10 @@ def test_one_query_for_all_heads(town: Town, engine) -> None:  # type: ignore[no
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(rows) == 2
-    assert len([s for s in statements if "FROM head" in s]) == 1
+    # One query reads every head's counts, one more finds the few the tally cannot answer
+    # for (blocked, linked this month): none here, so no third.
+    assert len([s for s in statements if "FROM head" in s]) == 2
+    assert len([s for s in statements if "quota_tally" in s]) == 1
 
 
 # -- reminders ----------------------------------------------------------------------------------
@@ -368,3 +371,168 @@ def test_guessing_codes_is_slowed_down(engine, clock, town: Town, invite) -> Non
     clock.advance(minutes=16)
     chat.text("DAFTAR RIGHT23456")
     assert "Terhubung" in chat.said
+
+
+# -- counting from the link, and never while blocked ----------------------------------------------
+
+# The three ways standings are read: the tally, and the month's reports summed (the
+# own-kelurahan rule; the tally check). They must agree.
+READS = {
+    "tally": {"rules": RULES},
+    "own kelurahan": {"rules": QuotaRules(own_kelurahan_only=True)},
+    "summed": {"rules": RULES, "from_reports": True},
+}
+LINKED = wib(2026, 11, 20, 12)
+
+
+@pytest.fixture
+def linked_midday(town: Town, engine):  # type: ignore[no-untyped-def]
+    """The RT head links at 12:00 on 20 November; their contact reported before, as a warga."""
+    with transaction(engine) as session:
+        session.execute(update(Head).where(Head.id == town.rt_id).values(linked_at=LINKED))
+    for at, status in (
+        (wib(2026, 10, 30, 9), "verified"),  # the month before
+        (wib(2026, 11, 5, 9), "verified"),  # the same month, before
+        (wib(2026, 11, 20, 9), "verified"),  # the same day, before
+        (wib(2026, 11, 20, 11, 59), "submitted"),
+        (wib(2026, 11, 20, 12), "verified"),  # the moment of linking: counts
+        (wib(2026, 11, 20, 13), "submitted"),
+        (wib(2026, 11, 21, 9), "rejected"),
+        (wib(2026, 11, 22, 9), "verified"),
+        (wib(2026, 12, 3, 9), "verified"),  # the month after
+    ):
+        town.report(town.rt_contact, at, status)
+    return town
+
+
+@pytest.mark.parametrize("read", READS)
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        # today's counted, waiting, not counted; then the month's
+        (date(2026, 10, 30), (0, 0, 0, 0, 0, 0)),
+        (date(2026, 11, 5), (0, 0, 0, 2, 1, 1)),
+        (date(2026, 11, 20), (1, 1, 0, 2, 1, 1)),
+        (date(2026, 11, 21), (0, 0, 1, 2, 1, 1)),
+        (date(2026, 11, 22), (1, 0, 0, 2, 1, 1)),
+        (date(2026, 12, 3), (1, 0, 0, 1, 0, 0)),
+    ],
+)
+def test_a_head_counts_from_the_moment_of_linking(
+    linked_midday: Town,
+    engine,
+    read: str,
+    day: date,
+    expected: tuple[int, ...],  # type: ignore[no-untyped-def]
+) -> None:
+    options = READS[read]
+    with new_session(engine) as session:
+        found = standings(session, day=day, **options)  # type: ignore[arg-type]
+    rt = next(s for s in found if s.head_id == linked_midday.rt_id)
+    assert rt.counts == expected
+    assert not rt.blocked
+    rw = next(s for s in found if s.head_id == linked_midday.rw_id)
+    assert rw.counts == (0,) * 6  # untouched by the other head's recount
+
+
+def test_statement_reminders_and_kuota_agree_with_the_link(linked_midday: Town, engine) -> None:  # type: ignore[no-untyped-def]
+    with new_session(engine) as session:
+        lines = statement(session, RULES, 2026, 11)
+    rt = next(line.standing for line in lines if line.standing.head_id == linked_midday.rt_id)
+    assert (rt.month_counted, rt.paid_reports, rt.variable) == (2, 2, 20_000)
+    # 16:00 on the day of linking: one counted report since, not the two of the whole day.
+    rows = reminders(engine, wib(2026, 11, 20, 16))
+    text = next(r for r in rows if r.address == "7000000101").payload["text"]
+    assert "perlu 2 lagi" in text and "1 laporan" in text
+    with transaction(engine) as session:
+        enqueue_monthly_summaries(session, RULES, wib(2026, 12, 1, 8))
+    with new_session(engine) as session:
+        summary = session.scalars(
+            select(Outbox).where(Outbox.key == f"reminder:monthly:2026-11:{linked_midday.rt_id}")
+        ).one()
+    assert "Rp 95.000" in summary.payload["text"]  # 2 x 10,000 + 75,000
+
+
+def test_a_linked_head_sees_the_same_in_kuota(linked_midday: Town, engine) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FakeClock
+
+    core = Core(CoreConfig(), FakeClock(wib(2026, 11, 20, 16).astimezone(UTC)))
+    chat = Chat(engine, core, address="7000000101", channel="telegram")
+    chat.text("/kuota")
+    assert "Hari ini: 1 terhitung, 1 menunggu" in chat.said
+    assert "Bulan ini: 2 terhitung" in chat.said
+
+
+@pytest.mark.parametrize("read", READS)
+def test_a_blocked_head_counts_nothing_and_is_marked(town: Town, engine, read: str) -> None:  # type: ignore[no-untyped-def]
+    for hour in (8, 9, 10):
+        town.report(town.rw_contact, wib(2026, 11, 20, hour))
+    town.report(town.rt_contact, wib(2026, 11, 20, 8))
+    with transaction(engine) as session:
+        session.execute(update(Contact).where(Contact.id == town.rw_contact).values(blocked=True))
+    options = READS[read]
+    with new_session(engine) as session:
+        found = {s.head_id: s for s in standings(session, day=date(2026, 11, 20), **options)}  # type: ignore[arg-type]
+    rw, rt = found[town.rw_id], found[town.rt_id]
+    assert rw.blocked and rw.counts == (0,) * 6 and rw.variable == 0
+    assert not rt.blocked and rt.counts == (1, 0, 0, 1, 0, 0)
+
+
+def test_a_blocked_head_in_the_statement_and_reminders(town: Town, engine) -> None:  # type: ignore[no-untyped-def]
+    for hour in (8, 9, 10):
+        town.report(town.rw_contact, wib(2026, 11, 20, hour))
+    with transaction(engine) as session:
+        session.execute(update(Contact).where(Contact.id == town.rw_contact).values(blocked=True))
+    with new_session(engine) as session:
+        rows = statement_rows(statement(session, RULES, 2026, 11))
+    rw = next(row for row in rows if row[2] == town.rw_id)
+    # Nothing counted, the fixed part not deducted, and finance can see why.
+    assert (rw[7], rw[8], rw[10], rw[11], rw[12], rw[13]) == (0, 0, 0, 75_000, 75_000, "yes")
+    assert [r.address for r in reminders(engine, wib(2026, 11, 20, 16))] == ["7000000101"]
+
+
+# -- the statement on the command line ------------------------------------------------------------
+
+
+@pytest.fixture
+def lapor(engine, db_url: str, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    """`lapor ...` on the test's database; `code` is the exit code expected."""
+    from typer.testing import CliRunner
+
+    from lapor.bot.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+
+    def run(*args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def test_statement_table_has_a_header_and_whole_units(town: Town, engine, lapor) -> None:  # type: ignore[no-untyped-def]
+    for n in range(12):
+        town.report(town.rt_contact, wib(2026, 11, 2 + n, 9))
+    town.report(town.rw_contact, wib(2026, 11, 3, 9))
+    with transaction(engine) as session:
+        session.execute(update(Contact).where(Contact.id == town.rw_contact).values(blocked=True))
+    lines = lapor("incentives", "statement", "--month", "2026-11", "--format", "table")
+    assert lines.splitlines() == [
+        "kelurahan      unit           name               counted  paid    variable       fixed"
+        "       total",
+        "31.71.01.1001  RW 005         Bu Sari (blocked)        0     0        Rp 0   Rp 75.000"
+        "   Rp 75.000",
+        "31.71.01.1001  RT 003/RW 005  Pak Budi                12    12  Rp 120.000   Rp 75.000"
+        "  Rp 195.000",
+        "31.71.01.1001  SUBTOTAL       Gambir                  12    12  Rp 120.000  Rp 150.000"
+        "  Rp 270.000",
+        "               TOTAL                                  12    12  Rp 120.000  Rp 150.000"
+        "  Rp 270.000",
+    ]
+    csv_header = lapor("incentives", "statement", "--month", "2026-11").splitlines()[0]
+    assert csv_header.lstrip("\ufeff").endswith(",fixed_allowance,total,blocked")
+    assert "--format: csv or table" in lapor(
+        "incentives", "statement", "--month", "2026-11", "--format", "xml", code=2
+    )

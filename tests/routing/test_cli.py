@@ -124,3 +124,87 @@ def test_geojson_points_are_shown_with_distance(run: Run, tmp_path: Path) -> Non
     assert _field(output, "distance") == "111 m"
     assert "no kelurahan point within 3000 m" in run("locate", "-6.3", "106.8")
     assert json.loads(DEMO_REGISTRY.read_text())["type"] == "FeatureCollection"
+
+
+@needs_data(JAKARTA_GEOJSON)
+def test_importing_the_real_registry_replaces_the_demo(run: Run) -> None:
+    run("import", str(DEMO_REGISTRY))
+    assert _field(run("locate", "-6.1754", "106.8272"), "code") == "DEMO.01"
+    dry = run("import", "--dry-run", str(JAKARTA_GEOJSON))
+    assert "would be replaced: 5 demo kelurahan removed" in dry
+    output = run("import", str(JAKARTA_GEOJSON))
+    assert "267 added" in output and "The demo registry were replaced" not in output
+    assert "5 demo kelurahan removed" in output
+    monas = run("locate", "-6.1754", "106.8272")
+    assert _field(monas, "code") == "31.71.01.1001" and _field(monas, "kelurahan") == "Gambir"
+    listing = run("list")
+    assert "DEMO." not in listing and len(listing.splitlines()) == 267
+
+
+def test_a_demo_kelurahan_with_reports_is_listed_as_history(run: Run, tmp_path: Path) -> None:
+    run("import", str(DEMO_REGISTRY))
+    _with_report(tmp_path, "DEMO.01")
+    real = tmp_path / "real.csv"
+    real.write_text("code,kelurahan,kecamatan,kota,lat,lon\nA.1,Satu,Kec,Kota,-6.17,106.82\n")
+    output = run("import", str(real))
+    assert "4 demo kelurahan removed" in output
+    assert "1 demo kelurahan stay as the history of their reports or heads" in output
+    assert run("list").splitlines() == [
+        "A.1  Satu  (Kec)  -",
+        "DEMO.01  Gambir (demo)  (Gambir (demo))  -  (demo, history only: not routed)",
+    ]
+    assert _field(run("locate", "-6.1754", "106.8272"), "code") == "A.1"
+
+
+def _with_report(tmp_path: Path, code: str) -> None:
+    from datetime import UTC, datetime
+
+    from lapor.store.models import Contact, Report
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    now = datetime.now(UTC)
+    try:
+        with transaction(engine) as session:
+            contact = Contact(channel="telegram", address="7000000001", created_at=now)
+            session.add(contact)
+            session.flush()
+            session.add(
+                Report(
+                    ticket=f"JKT-2612-{code}",
+                    kind="laporan",
+                    status="forwarded",
+                    channel="telegram",
+                    reporter_id=contact.id,
+                    kelurahan_code=code,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def test_remove_a_kelurahan(run: Run, tmp_path: Path) -> None:
+    run("import", str(DEMO_REGISTRY))
+    assert "no kelurahan 'DEMO.09'" in run("remove", "DEMO.09", code=1)
+    assert "DEMO.05 removed" in run("remove", "DEMO.05")
+    assert "DEMO.05" not in run("list")
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    try:
+        with transaction(engine) as session:
+            row = session.get(Kelurahan, "DEMO.02")
+            assert row is not None
+            row.chat_id = -1_001_999_888_777
+    finally:
+        engine.dispose()
+    refused = run("remove", "DEMO.02", code=1)
+    assert "its reports go to the Telegram group -1001999888777" in refused
+    assert "add --force" in refused and "DEMO.02" in run("list")
+    assert "DEMO.02 removed" in run("remove", "DEMO.02", "--force")
+
+    _with_report(tmp_path, "DEMO.01")
+    for args in (["DEMO.01"], ["DEMO.01", "--force"]):
+        refused = run("remove", *args, code=1)
+        assert "1 report(s) were routed to it" in refused and "stays as their history" in refused
+    assert run("list").splitlines()[0].startswith("DEMO.01  Gambir (demo)")

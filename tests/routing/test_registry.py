@@ -5,27 +5,33 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import shapely
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from lapor.routing import (
     DEMO_REGISTRY,
     KelurahanIndex,
     KelurahanRecord,
     RegistryError,
+    RemoveRefused,
     ensure_demo_registry,
     import_registry,
     load_index,
+    load_records,
     parse_registry,
+    remove_kelurahan,
 )
-from lapor.store.db import transaction
-from lapor.store.models import Kelurahan
+from lapor.routing.svgmap import load_areas
+from lapor.store.db import new_session, transaction
+from lapor.store.models import Contact, GroupInvite, Head, Kelurahan, Report
 from tests.conftest import FakeClock
 from tests.routing import JAKARTA_CSV, JAKARTA_GEOJSON, NATIONAL_CSV, needs_data
 
@@ -396,3 +402,168 @@ def test_the_demo_registry_stays_out_of_a_real_one(engine: Engine, clock: FakeCl
     with transaction(engine) as session:
         assert ensure_demo_registry(session, clock()) is None
     assert _count(engine) == 1
+
+
+# --------------------------------------------------------------------------- replacing, removing
+
+GAMBIR = KelurahanRecord("31.71.01.1001", "Gambir", "Gambir", "Jakarta Pusat", -6.17, 106.82)
+
+
+def _refer(session: Session, code: str, what: str, now: datetime) -> None:
+    """Make `what` refer to kelurahan `code`, as the bot and the operator's commands do."""
+    if what == "report":
+        contact = Contact(channel="telegram", address=f"70000{code}", created_at=now)
+        session.add(contact)
+        session.flush()
+        session.add(
+            Report(
+                ticket=f"JKT-2611-{code}",
+                kind="laporan",
+                status="verified",
+                channel="telegram",
+                reporter_id=contact.id,
+                kelurahan_code=code,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    elif what == "head":
+        session.add(
+            Head(
+                name="Pak Budi",
+                role="RW",
+                rw="005",
+                kelurahan_code=code,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    elif what in ("open invite", "used invite", "expired invite"):
+        session.add(
+            GroupInvite(
+                kelurahan_code=code,
+                code_hash=f"{what}:{code}",
+                created_at=now,
+                expires_at=now + timedelta(hours=-1 if what == "expired invite" else 72),
+                used_at=now if what == "used invite" else None,
+            )
+        )
+    elif what == "bound group":
+        session.execute(
+            update(Kelurahan).where(Kelurahan.code == code).values(chat_id=-1_001_234_567_890)
+        )
+    else:
+        assert what == "nothing"
+
+
+def _codes(engine: Engine) -> list[str]:
+    with transaction(engine) as session:
+        return list(session.scalars(select(Kelurahan.code).order_by(Kelurahan.code)))
+
+
+def _invites(engine: Engine) -> int:
+    with transaction(engine) as session:
+        return int(session.execute(select(func.count()).select_from(GroupInvite)).scalar_one())
+
+
+@pytest.mark.parametrize(
+    ("what", "kept"),
+    [
+        ("nothing", False),
+        ("open invite", False),
+        ("used invite", False),
+        ("bound group", False),
+        ("report", True),
+        ("head", True),
+    ],
+)
+def test_a_real_registry_replaces_the_demo_except_its_history(
+    engine: Engine, clock: FakeClock, what: str, kept: bool
+) -> None:
+    with transaction(engine) as session:
+        ensure_demo_registry(session, clock())
+        _refer(session, "DEMO.02", what, clock())
+    with transaction(engine) as session:
+        result = import_registry(session, [GAMBIR], clock())
+    assert (result.added, result.demo_removed, result.demo_kept) == (1, 5 - kept, int(kept))
+    assert _codes(engine) == ["31.71.01.1001", *(["DEMO.02"] if kept else [])]
+    assert _invites(engine) == 0
+    with transaction(engine) as session:
+        # Kept or not, a demo kelurahan never takes a point from the real registry again,
+        # nor shows on the dashboard's map.
+        assert [r.code for r in load_records(session)] == ["31.71.01.1001"]
+        assert [a.code for a in load_areas(session)] == ["31.71.01.1001"]
+        menteng_demo = load_index(session).locate(-6.186, 106.826)  # inside DEMO.02
+    assert menteng_demo.kelurahan is not None and menteng_demo.kelurahan.code == "31.71.01.1001"
+
+
+def test_reimporting_the_demo_or_a_dry_run_keeps_the_demo(engine: Engine, clock: FakeClock) -> None:
+    with transaction(engine) as session:
+        ensure_demo_registry(session, clock())
+    with transaction(engine) as session:
+        again = import_registry(session, parse_registry(DEMO_REGISTRY), clock())
+    assert (again.unchanged, again.demo_removed) == (5, 0)
+    with new_session(engine) as session:
+        dry = import_registry(session, [GAMBIR], clock())
+        session.rollback()
+    assert dry.demo_removed == 5
+    assert _codes(engine) == [f"DEMO.0{n}" for n in range(1, 6)]
+
+
+@needs_data(JAKARTA_GEOJSON)
+def test_after_the_real_import_monas_is_in_gambir(engine: Engine, clock: FakeClock) -> None:
+    with transaction(engine) as session:
+        ensure_demo_registry(session, clock())
+        _refer(session, "DEMO.01", "report", clock())  # the demo Gambir kept as history
+    with transaction(engine) as session:
+        result = import_registry(session, parse_registry(JAKARTA_GEOJSON), clock())
+    assert (result.added, result.demo_removed, result.demo_kept) == (267, 4, 1)
+    with transaction(engine) as session:
+        found = load_index(session).locate(*MONAS)
+        areas = load_areas(session)
+    assert found.kelurahan is not None and found.kelurahan.code == "31.71.01.1001"
+    assert found.how == "inside" and all(n.code[:5] != "DEMO." for n in found.neighbours)
+    assert len(areas) == 267 and not [a for a in areas if a.code.startswith("DEMO.")]
+
+
+@pytest.mark.parametrize(
+    ("what", "force", "refused"),
+    [
+        ("nothing", False, None),
+        ("used invite", False, None),
+        ("expired invite", False, None),
+        ("open invite", False, "1 unused group invite(s) are still valid"),
+        ("open invite", True, None),
+        ("bound group", False, "its reports go to the Telegram group -1001234567890"),
+        ("bound group", True, None),
+        ("report", False, "1 report(s) were routed to it"),
+        ("report", True, "1 report(s) were routed to it"),
+        ("head", False, "1 RT/RW head(s) belong to it"),
+        ("head", True, "1 RT/RW head(s) belong to it"),
+    ],
+)
+def test_removing_a_kelurahan_leaves_no_orphans(
+    engine: Engine, clock: FakeClock, what: str, force: bool, refused: str | None
+) -> None:
+    other = dataclasses.replace(GAMBIR, code="31.71.01.1002", name="Cideng")
+    with transaction(engine) as session:
+        import_registry(session, [GAMBIR, other], clock())
+        _refer(session, GAMBIR.code, what, clock())
+        _refer(session, other.code, "open invite", clock())  # another kelurahan's: untouched
+    with transaction(engine) as session:
+        if refused is None:
+            remove_kelurahan(session, GAMBIR.code, clock(), force=force)
+        else:
+            with pytest.raises(RemoveRefused, match=re.escape(refused)):
+                remove_kelurahan(session, GAMBIR.code, clock(), force=force)
+    if refused is None:
+        assert _codes(engine) == [other.code]
+        assert _invites(engine) == 1
+    else:
+        assert _codes(engine) == [GAMBIR.code, other.code]
+        assert _invites(engine) == 1 + (what == "open invite")
+
+
+def test_removing_an_unknown_kelurahan(engine: Engine, clock: FakeClock) -> None:
+    with transaction(engine) as session, pytest.raises(KeyError):
+        remove_kelurahan(session, "31.71.01.9999", clock())

@@ -78,7 +78,9 @@ def _change(change: Callable[[Session, datetime], str], *, quiet: bool = False) 
 @staff_app.command("add")
 def add(
     username: str = typer.Argument(..., help="Login name: lowercase letters, digits, . _ -"),
-    name: str = typer.Option(..., "--name", help="Full name, shown in the dashboard."),
+    name: str | None = typer.Option(
+        None, "--name", help="Full name, shown in the dashboard (default: the username)."
+    ),
     password_stdin: bool = PASSWORD_STDIN,
 ) -> None:
     """Create a staff account (asks for its password)."""
@@ -86,6 +88,8 @@ def add(
         username = check_username(username)
     except StaffError as exc:
         raise _fail(str(exc), 2) from None
+    if name is None:
+        name = username
     if not name.strip():
         raise _fail("--name may not be empty", 2)
     # Refuse a taken username before asking for a password, not after.
@@ -112,7 +116,7 @@ def list_accounts() -> None:
     finally:
         engine.dispose()
     if not rows:
-        typer.echo("no staff accounts (add one with: lapor staff add USERNAME --name NAME)")
+        typer.echo("no staff accounts (add one with: lapor staff add USERNAME [--name NAME])")
         return
     now = datetime.now(UTC)
 
