@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from lapor.handlers import heads, review
+from lapor.handlers import heads, payloads, review
 from lapor.handlers.context import (
     Ctx,
     Event,
@@ -21,8 +21,16 @@ from lapor.handlers.context import (
     category_name,
     joined,
 )
+from lapor.handlers.payloads import (
+    MENU_PAYLOADS,
+    CategoryPick,
+    Follow,
+    KelurahanPick,
+    Language,
+    Rate,
+)
 from lapor.handlers.steps import Step
-from lapor.handlers.texts import CATALOGUE, LANGUAGES, day_text
+from lapor.handlers.texts import CATALOGUE, day_text
 from lapor.handlers.types import Choice, Inbound, PhotoIn
 from lapor.routing.locate import haversine_m
 from lapor.store import chats
@@ -65,18 +73,6 @@ WORD_COMMANDS = {
     "stop": "optout",
     "berhenti": "optout",
     "mulai": "optin",
-}
-
-MENU_PAYLOADS = {
-    "menu:report": "report",
-    "menu:saran": "saran",
-    "menu:apresiasi": "apresiasi",
-    "menu:mine": "mine",
-    "menu:help": "help",
-    "menu:lang": "language",
-    "menu:home": "menu",
-    "menu:quota": "quota",
-    "cancel": "cancel",
 }
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
@@ -134,7 +130,7 @@ def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
 
 
 def _cancel(ctx: Ctx) -> Choice:
-    return Choice(ctx.t("cancel"), "cancel")
+    return Choice(ctx.t("cancel"), payloads.CANCEL)
 
 
 def _photo_count(data: dict[str, Any]) -> int:
@@ -156,26 +152,31 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
     if step is Step.LANGUAGE:
         return Reply(
             ctx.t("language.prompt"),
-            (Choice("Bahasa Indonesia", "lang:id"), Choice("English", "lang:en")),
+            (
+                Choice("Bahasa Indonesia", payloads.language("id")),
+                Choice("English", payloads.language("en")),
+            ),
         )
     if step is Step.CATEGORY:
-        choices = tuple(Choice(category_name(c, ctx.lang), f"cat:{c.slug}") for c in ctx.categories)
+        choices = tuple(
+            Choice(category_name(c, ctx.lang), payloads.category(c.slug)) for c in ctx.categories
+        )
         return Reply(ctx.t("category.prompt"), (*choices, _cancel(ctx)))
     if step is Step.PHOTO:
         return Reply(ctx.t("photo.prompt", category=data.get("category_name", "")), (_cancel(ctx),))
     if step is Step.LOCATION:
         choices: tuple[Choice, ...] = ()
         if data.get("photo_gps") and not data.get("location"):
-            choices = (Choice(ctx.t("location.use_photo"), "loc:photo"),)
+            choices = (Choice(ctx.t("location.use_photo"), payloads.LOCATION_FROM_PHOTO),)
         return Reply(ctx.t("location.prompt"), (*choices, _cancel(ctx)), ask_location=True)
     if step is Step.NOTE:
         text = (
             ctx.t("note.current", note=data["note"]) if data.get("note") else ctx.t("note.prompt")
         )
-        return Reply(text, (Choice(ctx.t("note.skip"), "note:skip"), _cancel(ctx)))
+        return Reply(text, (Choice(ctx.t("note.skip"), payloads.NOTE_SKIP), _cancel(ctx)))
     if step is Step.KELURAHAN:
         options = data.get("kelurahan_options", [])
-        choices = tuple(Choice(f"Kel. {o[1]} ({o[2]})", f"kel:{o[0]}") for o in options)
+        choices = tuple(Choice(f"Kel. {o[1]} ({o[2]})", payloads.kelurahan(o[0])) for o in options)
         return Reply(ctx.t("location.which"), (*choices, _cancel(ctx)))
     if step is Step.SIMILAR:
         lines = [ctx.t("dup.header")]
@@ -195,11 +196,12 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
             )
         lines.append(ctx.t("dup.question"))
         choices = tuple(
-            Choice(ctx.t("dup.follow", ticket=item["ticket"]), f"follow:{item['id']}")
+            Choice(ctx.t("dup.follow", ticket=item["ticket"]), payloads.follow(item["id"]))
             for item in data.get("similar", [])
         )
         return Reply(
-            "\n".join(lines), (*choices, Choice(ctx.t("dup.new"), "dup:new"), _cancel(ctx))
+            "\n".join(lines),
+            (*choices, Choice(ctx.t("dup.new"), payloads.SEND_ANYWAY), _cancel(ctx)),
         )
     if step is Step.CONFIRM:
         place = _location_text(ctx, data)
@@ -216,8 +218,8 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
         return Reply(
             summary,
             (
-                Choice(ctx.t("confirm.public"), "confirm:yes"),
-                Choice(ctx.t("confirm.private"), "confirm:private"),
+                Choice(ctx.t("confirm.public"), payloads.CONFIRM_PUBLIC),
+                Choice(ctx.t("confirm.private"), payloads.CONFIRM_PRIVATE),
                 _cancel(ctx),
             ),
         )
@@ -240,7 +242,9 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
             photos=_photo_count(data),
             location=_location_text(ctx, data),
         )
-        return Reply(summary, (Choice(ctx.t("feedback.send"), "fb:send"), _cancel(ctx)))
+        return Reply(
+            summary, (Choice(ctx.t("feedback.send"), payloads.FEEDBACK_SEND), _cancel(ctx))
+        )
     raise AssertionError(f"no prompt for {step}")
 
 
@@ -323,11 +327,9 @@ def on_idle(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_language(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Bahasa Indonesia or English; then back to the menu or to the interrupted step."""
-    if event.choice not in ("lang:id", "lang:en"):
+    if not isinstance(event.payload, Language):
         return _again(ctx, Step.LANGUAGE, data, "language.invalid")
-    language = event.choice.split(":", 1)[1]
-    if language in LANGUAGES:
-        chats.set_language(ctx.session, ctx.contact, language)
+    chats.set_language(ctx.session, ctx.contact, event.payload.code)
     resume = data.get("resume")
     step, resumed = (Step(resume["step"]), resume["data"]) if resume else (Step.IDLE, {})
     return Turn(step, resumed, [joined(ctx.t("language.set"), prompt(ctx, step, resumed))])
@@ -335,12 +337,11 @@ def on_language(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_category(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """A category button (or its number) leads to the photo step."""
-    if event.choice and event.choice.startswith("cat:"):
-        slug = event.choice[4:]
+    if isinstance(event.payload, CategoryPick):
         for category in ctx.categories:
-            if category.slug == slug:
+            if category.slug == event.payload.slug:
                 new = {
-                    "category": slug,
+                    "category": category.slug,
                     "category_name": category_name(category, ctx.lang),
                     "photos": [],
                 }
@@ -391,7 +392,7 @@ def on_location(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """A shared location (or the photo's own) leads to the note; more photos are welcome."""
     inbound = event.inbound
     location: list[Any] | None = None
-    if event.choice == "loc:photo" and data.get("photo_gps"):
+    if event.choice == payloads.LOCATION_FROM_PHOTO and data.get("photo_gps"):
         location = [*data["photo_gps"], None]
     elif inbound.location is not None:
         if not inbound.location.is_valid():
@@ -449,8 +450,9 @@ def _with_kelurahan(ctx: Ctx, data: dict[str, Any], entry: list[str]) -> Turn:
 
 def on_kelurahan(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """On a border: the citizen says which of the kelurahan is meant."""
+    picked = event.payload.code if isinstance(event.payload, KelurahanPick) else None
     for entry in data.get("kelurahan_options", []):
-        if event.choice == f"kel:{entry[0]}":
+        if picked is not None and entry[0] == picked:
             return _with_kelurahan(ctx, data, entry)
     if event.inbound.location is not None and event.inbound.location.is_valid():
         loc = event.inbound.location
@@ -517,10 +519,11 @@ def _metres(lat1: float, lon1: float, lat2: float | None, lon2: float | None) ->
 
 def on_similar(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Follow one of the similar reports, or go on and send this one."""
-    if event.choice == "dup:new":
+    if event.choice == payloads.SEND_ANYWAY:
         return Turn(Step.CONFIRM, data, [prompt(ctx, Step.CONFIRM, data)])
+    followed = event.payload.report_id if isinstance(event.payload, Follow) else None
     for item in data.get("similar", []):
-        if event.choice == f"follow:{item['id']}":
+        if followed is not None and item["id"] == followed:
             report = ctx.session.get(Report, item["id"])
             if report is not None:
                 report_store.follow(ctx.session, report, ctx.contact.id, ctx.now)
@@ -534,7 +537,7 @@ def on_similar(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_note(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Text becomes the note; Skip keeps what there is (maybe nothing)."""
-    if event.choice == "note:skip":
+    if event.choice == payloads.NOTE_SKIP:
         return _to_confirm(ctx, data)
     text = (event.text or "").strip()
     if text and not event.inbound.photos and event.inbound.location is None:
@@ -548,7 +551,7 @@ def on_note(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Send stores the report with a ticket; anything else asks again."""
-    if event.choice not in ("confirm:yes", "confirm:private"):
+    if event.choice not in (payloads.CONFIRM_PUBLIC, payloads.CONFIRM_PRIVATE):
         return _again(ctx, Step.CONFIRM, data, "confirm.expected")
     limited = over_limit(ctx)
     if limited is not None:
@@ -567,7 +570,7 @@ def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
         location=location,
         photos=data["photos"],
         kelurahan_code=kelurahan[0] if kelurahan else None,
-        public=event.choice == "confirm:yes",
+        public=event.choice == payloads.CONFIRM_PUBLIC,
     )
     done = Reply(
         ctx.t("report.done", ticket=report.ticket),
@@ -639,7 +642,7 @@ def on_feedback_text(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Send stores it; a photo, a location or new text updates the draft first."""
     inbound = event.inbound
-    if event.choice == "fb:send":
+    if event.choice == payloads.FEEDBACK_SEND:
         limited = over_limit(ctx)
         if limited is not None:
             return Turn(Step.IDLE, {}, [limited])
@@ -689,7 +692,7 @@ def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 
 def rating_choices(report_id: int) -> tuple[Choice, ...]:
-    return tuple(Choice(str(n), f"rate:{report_id}:{n}") for n in range(1, 6))
+    return tuple(Choice(str(n), payloads.rate(report_id, n)) for n in payloads.RATINGS)
 
 
 def on_rating_step(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
@@ -697,25 +700,15 @@ def on_rating_step(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     return start(ctx, "menu", Step.IDLE, {})
 
 
-def on_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
+def on_rating(ctx: Ctx, rating: Rate, step: Step, data: dict[str, Any]) -> Turn:
     """A rating button under a resolved report: 3-5 is thanks; 1-2 asks what is wrong."""
-    try:
-        _, report_id, value = choice.split(":")
-        rating = int(value)
-    except ValueError:
-        return _again(ctx, step, data, "stale_choice")
-    report = ctx.session.get(Report, int(report_id))
-    if (
-        report is None
-        or report.reporter_id != ctx.contact.id
-        or report.status != "resolved"
-        or not 1 <= rating <= 5
-    ):
+    report = ctx.session.get(Report, rating.report_id)
+    if report is None or report.reporter_id != ctx.contact.id or report.status != "resolved":
         return _again(ctx, step, data, "rate.not_yours")
-    if rating <= 2:
-        new = {"report": report.id, "rating": rating}
+    if rating.rating <= 2:
+        new = {"report": report.id, "rating": rating.rating}
         return Turn(Step.RATING_COMMENT, new, [prompt(ctx, Step.RATING_COMMENT, new)])
-    return Turn(Step.IDLE, {}, review.rate(ctx, report, rating, None, ctx.rooms))
+    return Turn(Step.IDLE, {}, review.rate(ctx, report, rating.rating, None, ctx.rooms))
 
 
 def on_rating_comment(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
@@ -765,8 +758,13 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
     ):
         reason = f" ({ctx.contact.blocked_reason})" if ctx.contact.blocked_reason else ""
         return Turn(Step.IDLE, {}, [Reply(ctx.t("blocked", reason=reason), menu_choices(ctx))])
-    if choice and choice.startswith("rate:"):
-        return on_rating(ctx, choice, step, data)
+    payload = payloads.parse(choice)
+    if choice is not None and payload is None:
+        # Not a button lapor sends (a client can send any callback data): say so, change nothing.
+        return _again(ctx, step, data, "stale_choice")
+    if isinstance(payload, Rate):
+        # Rating buttons sit under status messages, not under the current step's prompt.
+        return on_rating(ctx, payload, step, data)
     if action in ("report", "saran", "apresiasi"):
         limited = over_limit(ctx)
         if limited is not None:
@@ -788,5 +786,5 @@ def respond(ctx: Ctx, step: Step, data: dict[str, Any], inbound: Inbound) -> Tur
     if inbound.choice is not None and inbound.choice not in valid:
         return _again(ctx, step, data, "stale_choice")
     text = None if command == "unknown" and step is Step.IDLE else inbound.text
-    event = Event(inbound=inbound, choice=choice, command=command, text=text)
+    event = Event(inbound=inbound, choice=choice, command=command, text=text, payload=payload)
     return HANDLERS[step](ctx, event, data)
