@@ -146,6 +146,14 @@ class TelegramChannel:
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler (polling): answer button presses, hand the event to the core."""
+        # Telegram types what it delivers, but hold polled updates to the webhook's check:
+        # text PostgreSQL cannot store would otherwise fail the same step again and again.
+        if not is_update(update.to_dict()):
+            log.warning("update %s is not one lapor can read: ignored", update.update_id)
+            if update.callback_query is not None:
+                with contextlib.suppress(TelegramError):
+                    await update.callback_query.answer()
+            return
         await self.handle_update(update)
 
     async def handle_update(self, update: Update) -> None:
@@ -305,8 +313,18 @@ def _object(required: dict[str, Check], optional: dict[str, Check] | None = None
     return check
 
 
+def _str(value: Any) -> bool:
+    """Text a database can keep: PostgreSQL refuses NUL, and neither takes a lone surrogate."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _int64 = _int_in(_INT64)
-_str = _is(str)
 _user = _object(
     {"id": _int64, "is_bot": _is(bool), "first_name": _str},
     {"last_name": _str, "username": _str, "language_code": _str},
@@ -376,6 +394,11 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def is_update(data: Any) -> bool:
+    """Whether decoded JSON is an update with Telegram's types on every field lapor reads."""
+    return isinstance(data, dict) and _depth(data) <= MAX_UPDATE_DEPTH and _update(data)
+
+
 def read_update(body: bytes) -> dict[str, Any] | None:
     """A webhook body as an update dict fit for `Update.de_json`, or None when it is not one."""
     try:
@@ -383,9 +406,7 @@ def read_update(body: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         # RecursionError: nesting deeper than the decoder's stack, which is not an update.
         return None
-    if not isinstance(data, dict) or _depth(data) > MAX_UPDATE_DEPTH or not _update(data):
-        return None
-    return data
+    return data if is_update(data) else None
 
 
 def _for_us(message: Message) -> bool:
