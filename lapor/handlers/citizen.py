@@ -104,6 +104,8 @@ def match_choice(text: str | None, choices: tuple[Choice, ...]) -> str | None:
     wanted = _normal(text)
     # isdecimal and ASCII: "²" and "٣" are digits to Python but not numbers people type.
     if wanted.isascii() and wanted.isdecimal():
+        if len(wanted) > 3:  # no list is that long; and int() refuses 4,300 digits and more
+            return None
         index = int(wanted) - 1
         return choices[index].payload if 0 <= index < len(choices) else None
     for choice in choices:
