@@ -16,8 +16,9 @@ from typing import Any
 from sqlmodel import Session
 
 from lapor.handlers import review
-from lapor.handlers.citizen import MENU_PAYLOADS, parse_command, prompt, respond
+from lapor.handlers.citizen import parse_command, prompt, respond
 from lapor.handlers.context import CoreConfig, Ctx, Reply, Turn, joined
+from lapor.handlers.payloads import MENU_PAYLOADS
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.steps import Step, parse_step
 from lapor.handlers.types import Clock, Inbound, Outbound

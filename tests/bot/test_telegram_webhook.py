@@ -247,8 +247,14 @@ async def test_a_body_over_the_size_cap_is_refused_unread(hook: Hook) -> None:
         {"update_id": 5},
         {"update_id": 6, "some_future_kind": {"x": 1}},
         {"update_id": INT64 - 1, "message": TEXT["message"]},
+        {"update_id": 7, "channel_post": _with(TEXT, "message.chat.id", [1])["message"]},
     ],
-    ids=["no content", "a kind lapor does not read", "largest update_id"],
+    ids=[
+        "no content",
+        "a kind lapor does not read",
+        "largest update_id",
+        "a channel post with a list for a chat id",
+    ],
 )
 async def test_well_formed_bodies_are_still_accepted(hook: Hook, body: dict) -> None:
     response = await hook.post(body)
