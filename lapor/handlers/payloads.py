@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from lapor.handlers.texts import LANGUAGES, t
+from lapor.routing.registry import MAX_CODE
 
 # Report ids are INTEGER columns: 32-bit and positive, on SQLite as on PostgreSQL.
 MAX_ID = 2**31 - 1
@@ -22,7 +23,6 @@ RATINGS = range(1, 6)
 MAX_BYTES = 64
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # as `lapor categories add` accepts
-_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,19}")  # Kelurahan.code is 20 characters
 _NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: int() also takes "٣", "+3", " 3"
 
 
@@ -221,7 +221,8 @@ def parse(payload: str | None) -> Payload | None:
     if head == "cat":
         return CategoryPick(rest) if _SLUG.fullmatch(rest) else None
     if head == "kel":
-        return KelurahanPick(rest) if _CODE.fullmatch(rest) else None
+        # Operators choose codes freely (spaces, colons): the step compares it with its options.
+        return KelurahanPick(rest) if 0 < len(rest) <= MAX_CODE else None
     if head == "follow":
         report_id = _id(rest)
         return Follow(report_id) if report_id is not None else None
