@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from lapor.handlers import heads, review
+from lapor.handlers import heads, payloads, review
 from lapor.handlers.context import (
     Ctx,
     Event,
@@ -21,8 +21,17 @@ from lapor.handlers.context import (
     category_name,
     joined,
 )
+from lapor.handlers.payloads import (
+    MENU_PAYLOADS,
+    AskRating,
+    CategoryPick,
+    Follow,
+    KelurahanPick,
+    Language,
+    Rate,
+)
 from lapor.handlers.steps import Step
-from lapor.handlers.texts import CATALOGUE, LANGUAGES, day_text
+from lapor.handlers.texts import CATALOGUE, day_text
 from lapor.handlers.types import Choice, Inbound, PhotoIn
 from lapor.routing.locate import haversine_m
 from lapor.store import chats
@@ -67,18 +76,6 @@ WORD_COMMANDS = {
     "mulai": "optin",
 }
 
-MENU_PAYLOADS = {
-    "menu:report": "report",
-    "menu:saran": "saran",
-    "menu:apresiasi": "apresiasi",
-    "menu:mine": "mine",
-    "menu:help": "help",
-    "menu:lang": "language",
-    "menu:home": "menu",
-    "menu:quota": "quota",
-    "cancel": "cancel",
-}
-
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
@@ -114,6 +111,8 @@ def match_choice(
     wanted = _normal(text)
     # isdecimal and ASCII: "²" and "٣" are digits to Python but not numbers people type.
     if wanted.isascii() and wanted.isdecimal():
+        if len(wanted) > 3:  # no list is that long; and int() refuses 4,300 digits and more
+            return None
         index = int(wanted) - 1
         return choices[index].payload if 0 <= index < len(choices) else None
     for choice in (*choices, *also):
@@ -140,7 +139,7 @@ def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
 
 
 def _cancel(ctx: Ctx) -> Choice:
-    return Choice(ctx.t("cancel"), "cancel")
+    return Choice(ctx.t("cancel"), payloads.CANCEL)
 
 
 def _photo_count(data: dict[str, Any]) -> int:
@@ -162,17 +161,22 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
     if step is Step.LANGUAGE:
         return Reply(
             ctx.t("language.prompt"),
-            (Choice("Bahasa Indonesia", "lang:id"), Choice("English", "lang:en")),
+            (
+                Choice("Bahasa Indonesia", payloads.language("id")),
+                Choice("English", payloads.language("en")),
+            ),
         )
     if step is Step.CATEGORY:
-        choices = tuple(Choice(category_name(c, ctx.lang), f"cat:{c.slug}") for c in ctx.categories)
+        choices = tuple(
+            Choice(category_name(c, ctx.lang), payloads.category(c.slug)) for c in ctx.categories
+        )
         return Reply(ctx.t("category.prompt"), (*choices, _cancel(ctx)))
     if step is Step.PHOTO:
         return Reply(ctx.t("photo.prompt", category=data.get("category_name", "")), (_cancel(ctx),))
     if step is Step.LOCATION:
         choices: tuple[Choice, ...] = ()
         if data.get("photo_gps") and not data.get("location"):
-            choices = (Choice(ctx.t("location.use_photo"), "loc:photo"),)
+            choices = (Choice(ctx.t("location.use_photo"), payloads.LOCATION_FROM_PHOTO),)
         how = f"location.how.{ctx.contact.channel}"
         text = ctx.t(
             "location.prompt", how=ctx.t(how if how in CATALOGUE else "location.how.telegram")
@@ -182,10 +186,10 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
         text = (
             ctx.t("note.current", note=data["note"]) if data.get("note") else ctx.t("note.prompt")
         )
-        return Reply(text, (Choice(ctx.t("note.skip"), "note:skip"), _cancel(ctx)))
+        return Reply(text, (Choice(ctx.t("note.skip"), payloads.NOTE_SKIP), _cancel(ctx)))
     if step is Step.KELURAHAN:
         options = data.get("kelurahan_options", [])
-        choices = tuple(Choice(f"Kel. {o[1]} ({o[2]})", f"kel:{o[0]}") for o in options)
+        choices = tuple(Choice(f"Kel. {o[1]} ({o[2]})", payloads.kelurahan(o[0])) for o in options)
         return Reply(ctx.t("location.which"), (*choices, _cancel(ctx)))
     if step is Step.SIMILAR:
         lines = [ctx.t("dup.header")]
@@ -205,11 +209,12 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
             )
         lines.append(ctx.t("dup.question"))
         choices = tuple(
-            Choice(ctx.t("dup.follow", ticket=item["ticket"]), f"follow:{item['id']}")
+            Choice(ctx.t("dup.follow", ticket=item["ticket"]), payloads.follow(item["id"]))
             for item in data.get("similar", [])
         )
         return Reply(
-            "\n".join(lines), (*choices, Choice(ctx.t("dup.new"), "dup:new"), _cancel(ctx))
+            "\n".join(lines),
+            (*choices, Choice(ctx.t("dup.new"), payloads.SEND_ANYWAY), _cancel(ctx)),
         )
     if step is Step.CONFIRM:
         place = _location_text(ctx, data)
@@ -226,8 +231,8 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
         return Reply(
             summary,
             (
-                Choice(ctx.t("confirm.public"), "confirm:yes"),
-                Choice(ctx.t("confirm.private"), "confirm:private"),
+                Choice(ctx.t("confirm.public"), payloads.CONFIRM_PUBLIC),
+                Choice(ctx.t("confirm.private"), payloads.CONFIRM_PRIVATE),
                 _cancel(ctx),
             ),
         )
@@ -250,7 +255,9 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
             photos=_photo_count(data),
             location=_location_text(ctx, data),
         )
-        return Reply(summary, (Choice(ctx.t("feedback.send"), "fb:send"), _cancel(ctx)))
+        return Reply(
+            summary, (Choice(ctx.t("feedback.send"), payloads.FEEDBACK_SEND), _cancel(ctx))
+        )
     raise AssertionError(f"no prompt for {step}")
 
 
@@ -324,7 +331,9 @@ def my_reports(ctx: Ctx) -> Reply:
         )
         lines.append(line + (ctx.t("mine.followed") if is_followed else ""))
         if not is_followed and report.status == "resolved" and report.rating is None:
-            rate.append(Choice(ctx.t("mine.rate", ticket=report.ticket), f"rating:{report.id}"))
+            rate.append(
+                Choice(ctx.t("mine.rate", ticket=report.ticket), payloads.ask_rating(report.id))
+            )
     return Reply("\n".join(lines), (*rate, *back))
 
 
@@ -352,11 +361,9 @@ def on_idle(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_language(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Bahasa Indonesia or English; then back to the menu or to the interrupted step."""
-    if event.choice not in ("lang:id", "lang:en"):
+    if not isinstance(event.payload, Language):
         return _again(ctx, Step.LANGUAGE, data, "language.invalid")
-    language = event.choice.split(":", 1)[1]
-    if language in LANGUAGES:
-        chats.set_language(ctx.session, ctx.contact, language)
+    chats.set_language(ctx.session, ctx.contact, event.payload.code)
     resume = data.get("resume")
     step, resumed = (Step(resume["step"]), resume["data"]) if resume else (Step.IDLE, {})
     return Turn(step, resumed, [joined(ctx.t("language.set"), prompt(ctx, step, resumed))])
@@ -364,12 +371,11 @@ def on_language(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_category(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """A category button (or its number) leads to the photo step."""
-    if event.choice and event.choice.startswith("cat:"):
-        slug = event.choice[4:]
+    if isinstance(event.payload, CategoryPick):
         for category in ctx.categories:
-            if category.slug == slug:
+            if category.slug == event.payload.slug:
                 new = {
-                    "category": slug,
+                    "category": category.slug,
                     "category_name": category_name(category, ctx.lang),
                     "photos": [],
                 }
@@ -420,7 +426,7 @@ def on_location(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """A shared location (or the photo's own) leads to the note; more photos are welcome."""
     inbound = event.inbound
     location: list[Any] | None = None
-    if event.choice == "loc:photo" and data.get("photo_gps"):
+    if event.choice == payloads.LOCATION_FROM_PHOTO and data.get("photo_gps"):
         location = [*data["photo_gps"], None]
     elif inbound.location is not None:
         if not inbound.location.is_valid():
@@ -478,8 +484,9 @@ def _with_kelurahan(ctx: Ctx, data: dict[str, Any], entry: list[str]) -> Turn:
 
 def on_kelurahan(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """On a border: the citizen says which of the kelurahan is meant."""
+    picked = event.payload.code if isinstance(event.payload, KelurahanPick) else None
     for entry in data.get("kelurahan_options", []):
-        if event.choice == f"kel:{entry[0]}":
+        if picked is not None and entry[0] == picked:
             return _with_kelurahan(ctx, data, entry)
     if event.inbound.location is not None and event.inbound.location.is_valid():
         loc = event.inbound.location
@@ -546,10 +553,11 @@ def _metres(lat1: float, lon1: float, lat2: float | None, lon2: float | None) ->
 
 def on_similar(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Follow one of the similar reports, or go on and send this one."""
-    if event.choice == "dup:new":
+    if event.choice == payloads.SEND_ANYWAY:
         return Turn(Step.CONFIRM, data, [prompt(ctx, Step.CONFIRM, data)])
+    followed = event.payload.report_id if isinstance(event.payload, Follow) else None
     for item in data.get("similar", []):
-        if event.choice == f"follow:{item['id']}":
+        if followed is not None and item["id"] == followed:
             report = ctx.session.get(Report, item["id"])
             if report is not None:
                 report_store.follow(ctx.session, report, ctx.contact.id, ctx.now)
@@ -563,7 +571,7 @@ def on_similar(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_note(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Text becomes the note; Skip keeps what there is (maybe nothing)."""
-    if event.choice == "note:skip":
+    if event.choice == payloads.NOTE_SKIP:
         return _to_confirm(ctx, data)
     text = (event.text or "").strip()
     if text and not event.inbound.photos and event.inbound.location is None:
@@ -577,7 +585,7 @@ def on_note(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Send stores the report with a ticket; anything else asks again."""
-    if event.choice not in ("confirm:yes", "confirm:private"):
+    if event.choice not in (payloads.CONFIRM_PUBLIC, payloads.CONFIRM_PRIVATE):
         return _again(ctx, Step.CONFIRM, data, "confirm.expected")
     limited = over_limit(ctx)
     if limited is not None:
@@ -596,7 +604,7 @@ def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
         location=location,
         photos=data["photos"],
         kelurahan_code=kelurahan[0] if kelurahan else None,
-        public=event.choice == "confirm:yes",
+        public=event.choice == payloads.CONFIRM_PUBLIC,
     )
     done = Reply(
         ctx.t("report.done", ticket=report.ticket),
@@ -668,7 +676,7 @@ def on_feedback_text(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     """Send stores it; a photo, a location or new text updates the draft first."""
     inbound = event.inbound
-    if event.choice == "fb:send":
+    if event.choice == payloads.FEEDBACK_SEND:
         limited = over_limit(ctx)
         if limited is not None:
             return Turn(Step.IDLE, {}, [limited])
@@ -718,7 +726,7 @@ def on_feedback_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
 
 
 def rating_choices(report_id: int) -> tuple[Choice, ...]:
-    return tuple(Choice(str(n), f"rate:{report_id}:{n}") for n in range(1, 6))
+    return tuple(Choice(str(n), payloads.rate(report_id, n)) for n in payloads.RATINGS)
 
 
 def _rateable(ctx: Ctx, report: Report | None) -> bool:
@@ -752,13 +760,9 @@ def on_rating_step(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     return start(ctx, "menu", Step.IDLE, {})
 
 
-def ask_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
+def ask_rating(ctx: Ctx, ask: AskRating, step: Step, data: dict[str, Any]) -> Turn:
     """ "Beri nilai" under "Laporan saya": the 1-5 question, wherever the user is."""
-    try:
-        report_id = int(choice.split(":", 1)[1])
-    except ValueError:
-        return _again(ctx, step, data, "stale_choice")
-    report = ctx.session.get(Report, report_id)
+    report = ctx.session.get(Report, ask.report_id)
     if not _rateable(ctx, report):
         return _again(ctx, step, data, "rate.not_yours")
     assert report is not None
@@ -768,23 +772,18 @@ def ask_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
     return Turn(step, data, [Reply(f"{report.ticket}: {ctx.t('rate.prompt')}", choices)])
 
 
-def on_rating(ctx: Ctx, choice: str, step: Step, data: dict[str, Any]) -> Turn:
+def on_rating(ctx: Ctx, rating: Rate, step: Step, data: dict[str, Any]) -> Turn:
     """A rating of a resolved report, at any step: 3-5 is thanks; 1-2 asks what is wrong.
     A draft in progress is kept and its step asked again afterwards."""
-    try:
-        _, report_id, value = choice.split(":")
-        rating = int(value)
-    except ValueError:
-        return _again(ctx, step, data, "stale_choice")
-    report = ctx.session.get(Report, int(report_id))
-    if not _rateable(ctx, report) or not 1 <= rating <= 5:
+    report = ctx.session.get(Report, rating.report_id)
+    if not _rateable(ctx, report):
         return _again(ctx, step, data, "rate.not_yours")
     assert report is not None
     resume = _resume(step, data) if step is not Step.RATING_COMMENT else data.get("resume")
-    if rating <= 2:
-        new = {"report": report.id, "rating": rating, "resume": resume}
+    if rating.rating <= 2:
+        new = {"report": report.id, "rating": rating.rating, "resume": resume}
         return Turn(Step.RATING_COMMENT, new, [prompt(ctx, Step.RATING_COMMENT, new)])
-    return _back_to(ctx, resume, review.rate(ctx, report, rating, None, ctx.rooms))
+    return _back_to(ctx, resume, review.rate(ctx, report, rating.rating, None, ctx.rooms))
 
 
 def on_rating_comment(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
@@ -845,10 +844,15 @@ def respond(
     ):
         reason = f" ({ctx.contact.blocked_reason})" if ctx.contact.blocked_reason else ""
         return Turn(Step.IDLE, {}, [Reply(ctx.t("blocked", reason=reason), menu_choices(ctx))])
-    if choice and choice.startswith("rate:"):
-        return on_rating(ctx, choice, step, data)
-    if choice and choice.startswith("rating:"):
-        return ask_rating(ctx, choice, step, data)
+    payload = payloads.parse(choice)
+    if choice is not None and payload is None:
+        # Not a button lapor sends (a client can send any callback data): say so, change nothing.
+        return _again(ctx, step, data, "stale_choice")
+    if isinstance(payload, Rate):
+        # Rating buttons sit under status messages, not under the current step's prompt.
+        return on_rating(ctx, payload, step, data)
+    if isinstance(payload, AskRating):
+        return ask_rating(ctx, payload, step, data)
     if action in ("report", "saran", "apresiasi"):
         limited = over_limit(ctx)
         if limited is not None:
@@ -870,5 +874,5 @@ def respond(
     if inbound.choice is not None and inbound.choice not in valid:
         return _again(ctx, step, data, "stale_choice")
     text = None if command == "unknown" and step is Step.IDLE else inbound.text
-    event = Event(inbound=inbound, choice=choice, command=command, text=text)
+    event = Event(inbound=inbound, choice=choice, command=command, text=text, payload=payload)
     return HANDLERS[step](ctx, event, data)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
+from lapor.handlers.payloads import Payload
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.steps import Step
 from lapor.handlers.texts import t
@@ -71,12 +72,16 @@ class Turn:
 
 @dataclass
 class Event:
-    """An inbound event with its choice resolved against the choices last offered."""
+    """An inbound event with its choice resolved against the choices last offered.
+
+    `payload` is the choice read by `payloads.parse`: steps look at it, never at the string.
+    """
 
     inbound: Inbound
     choice: str | None
     command: str | None
     text: str | None
+    payload: Payload | None = None
 
 
 @dataclass

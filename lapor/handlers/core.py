@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from lapor.handlers import review
-from lapor.handlers.citizen import MENU_PAYLOADS, match_choice, parse_command, prompt, respond
+from lapor.handlers import payloads, review
+from lapor.handlers.citizen import match_choice, parse_command, prompt, respond
 from lapor.handlers.context import (
     SHOWN,
     CoreConfig,
@@ -27,6 +27,7 @@ from lapor.handlers.context import (
     shown_choices,
     shown_value,
 )
+from lapor.handlers.payloads import MENU_PAYLOADS
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.steps import Step, parse_step
 from lapor.handlers.types import Choice, Clock, Inbound, Outbound
@@ -206,7 +207,7 @@ class Core:
         notice = ctx.t("expired", minutes=minutes)
         command, _ = parse_command(inbound.text)
         picked = inbound.choice or match_choice(inbound.text, shown or ())
-        rating = (picked or "").startswith(("rate:", "rating:"))
+        rating = isinstance(payloads.parse(picked), payloads.Rate | payloads.AskRating)
         if (command and command != "unknown") or inbound.choice in MENU_PAYLOADS or rating:
             turn = respond(ctx, Step.IDLE, {}, inbound, shown)
             first, *rest = turn.replies or [Reply("")]

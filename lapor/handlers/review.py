@@ -21,7 +21,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from lapor.handlers import payloads
 from lapor.handlers.context import SHOWN, Ctx, Reply, category_name, shown_value
+from lapor.handlers.payloads import ADMIN_ACTIONS, GROUP_ACTIONS, Action, Staff
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
@@ -113,7 +115,7 @@ def tell_audience(
         choices: tuple[Choice, ...] = ()
         if rate and contact.id == report.reporter_id:
             text += "\n\n" + t(lang, "rate.prompt")
-            choices = tuple(Choice(str(n), f"rate:{report.id}:{n}") for n in range(1, 6))
+            choices = tuple(Choice(str(n), payloads.rate(report.id, n)) for n in payloads.RATINGS)
             _offer(ctx, contact, choices)
         replies.append(
             Reply(
@@ -192,15 +194,17 @@ def admin_card_text(ctx: Ctx, report: Report, similar: list[str] | None = None) 
 def admin_buttons(ctx: Ctx, report: Report) -> tuple[Choice, ...]:
     if report.kind != ReportKind.LAPORAN.value:
         return (
-            Choice(t(staff(ctx), "card.acknowledge"), f"ack:{report.id}"),
-            Choice(t(staff(ctx), "card.block"), f"b:{report.id}"),
+            Choice(
+                t(staff(ctx), "card.acknowledge"), payloads.staff(Action.ACKNOWLEDGE, report.id)
+            ),
+            Choice(t(staff(ctx), "card.block"), payloads.staff(Action.BLOCK, report.id)),
         )
     return (
-        Choice(t(staff(ctx), "card.verify"), f"v:{report.id}"),
-        Choice(t(staff(ctx), "card.reject"), f"r:{report.id}"),
-        Choice(t(staff(ctx), "card.recategorise"), f"c:{report.id}"),
-        Choice(t(staff(ctx), "card.duplicate"), f"d:{report.id}"),
-        Choice(t(staff(ctx), "card.block"), f"b:{report.id}"),
+        Choice(t(staff(ctx), "card.verify"), payloads.staff(Action.VERIFY, report.id)),
+        Choice(t(staff(ctx), "card.reject"), payloads.staff(Action.REJECT, report.id)),
+        Choice(t(staff(ctx), "card.recategorise"), payloads.staff(Action.RECATEGORISE, report.id)),
+        Choice(t(staff(ctx), "card.duplicate"), payloads.staff(Action.DUPLICATE, report.id)),
+        Choice(t(staff(ctx), "card.block"), payloads.staff(Action.BLOCK, report.id)),
     )
 
 
@@ -257,9 +261,9 @@ def group_card_text(ctx: Ctx, report: Report) -> str:
 def group_card(ctx: Ctx, report: Report, room: tuple[str, str]) -> Reply:
     """What officers receive: photo, pin, ticket, category, note; never who reported it."""
     buttons = (
-        Choice(t(staff(ctx), "group.progress"), f"p:{report.id}"),
-        Choice(t(staff(ctx), "group.done"), f"s:{report.id}"),
-        Choice(t(staff(ctx), "group.not_ours"), f"n:{report.id}"),
+        Choice(t(staff(ctx), "group.progress"), payloads.staff(Action.PROGRESS, report.id)),
+        Choice(t(staff(ctx), "group.done"), payloads.staff(Action.DONE, report.id)),
+        Choice(t(staff(ctx), "group.not_ours"), payloads.staff(Action.NOT_OURS, report.id)),
     )
     point = GeoPoint(report.latitude, report.longitude) if report.latitude is not None else None
     return Reply(
@@ -399,13 +403,9 @@ def is_verifier(session: Session, inbound: Inbound, rooms: Rooms) -> bool:
     return bool(verifier and verifier.active)
 
 
-def _report_from(payload: str) -> tuple[str, int, str | None]:
-    """ "v:42" -> ("v", 42, None); "cc:42:banjir" -> ("cc", 42, "banjir")."""
-    parts = payload.split(":", 2)
-    return parts[0], int(parts[1]), parts[2] if len(parts) > 2 else None
-
-
-ADMIN_ACTIONS = frozenset({"v", "r", "c", "cc", "d", "b", "ack", "fw", "rr"})
+def _bad_button(ctx: Ctx) -> MemberTurn:
+    """A button lapor did not send, or one whose report is gone: say so, change nothing."""
+    return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.bad_button"))])
 
 
 @dataclass
@@ -435,20 +435,17 @@ def on_admin(ctx: Ctx, inbound: Inbound, rooms: Rooms, member: dict[str, Any]) -
         return _help(ctx, member, "review.help")
     if command == "open":
         return MemberTurn("idle", {}, _open_admin_card(ctx, argument))
-    if choice == "cancel" or text.casefold() in ("/batal", "batal"):
+    if choice == payloads.CANCEL or text.casefold() in ("/batal", "batal"):
         return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
     if choice is not None:
-        try:
-            action, report_id, extra = _report_from(choice)
-        except (ValueError, IndexError):
-            return MemberTurn("idle", {}, [])
-        if action not in ADMIN_ACTIONS:
-            return MemberTurn("idle", {}, [])
-        report = ctx.session.get(Report, report_id)
+        button = payloads.parse(choice)
+        if not isinstance(button, Staff) or button.action not in ADMIN_ACTIONS:
+            return _bad_button(ctx)
+        report = ctx.session.get(Report, button.report_id)
         if report is None:
-            return MemberTurn("idle", {}, [])
+            return _bad_button(ctx)
         card = inbound.card_id or member.get("card")
-        return _admin_action(ctx, inbound, rooms, action, report, extra, card)
+        return _admin_action(ctx, inbound, rooms, button, report, card)
     report = ctx.session.get(Report, member.get("report"))
     if report is None:
         return MemberTurn("idle", {}, [])
@@ -485,7 +482,9 @@ def _open_admin_card(ctx: Ctx, ticket: str) -> list[Reply]:
     if report.status == ReportStatus.SUBMITTED.value:
         buttons = admin_buttons(ctx, report)
     elif report.status == ReportStatus.VERIFIED.value:
-        buttons = (Choice(t(staff(ctx), "card.reroute"), f"fw:{report.id}"),)
+        buttons = (
+            Choice(t(staff(ctx), "card.reroute"), payloads.staff(Action.REROUTE, report.id)),
+        )
     status = t(staff(ctx), "card.status", status=status_label(report.status, staff(ctx)))
     text = admin_card_text(ctx, report) + status
     return [Reply(text, buttons, photo=_photo_path(ctx, report))]
@@ -512,15 +511,15 @@ def _admin_action(
     ctx: Ctx,
     inbound: Inbound,
     rooms: Rooms,
-    action: str,
+    button: Staff,
     report: Report,
-    extra: str | None,
     card: str | None,
 ) -> MemberTurn:
     lang = staff(ctx)
-    cancel = Choice(t(lang, "cancel"), "cancel")
+    action = button.action
+    cancel = Choice(t(lang, "cancel"), payloads.CANCEL)
     ask = {"report": report.id, "card": card}
-    if action == "v":
+    if action is Action.VERIFY:
         moved = _move(
             ctx,
             inbound,
@@ -534,14 +533,14 @@ def _admin_action(
         decision, more = forward(ctx, moved, rooms, _actor(inbound))
         buttons: tuple[Choice, ...] = ()
         if moved.kelurahan_code is None:
-            buttons = (Choice(t(lang, "card.reroute"), f"fw:{moved.id}"),)
+            buttons = (Choice(t(lang, "card.reroute"), payloads.staff(Action.REROUTE, moved.id)),)
         ctx.session.refresh(moved)
         return MemberTurn(
             "idle",
             {},
             [*_decided(ctx, moved, card, decision, _who(inbound), rooms, buttons), *replies, *more],
         )
-    if action == "ack":
+    if action is Action.ACKNOWLEDGE:
         moved = _move(
             ctx,
             inbound,
@@ -559,26 +558,29 @@ def _admin_action(
                 *tell_audience(ctx, moved, "status.acknowledged"),
             ],
         )
-    if action == "r":
+    if action is Action.REJECT:
         if report.status != ReportStatus.SUBMITTED.value:
             return _too_late(ctx, report)
-        reasons = t(lang, "review.reasons").split("|")
-        choices = tuple(Choice(r, f"rr:{report.id}:{i}") for i, r in enumerate(reasons))
+        reasons = payloads.rejection_reasons(lang)
+        choices = tuple(
+            Choice(r, payloads.staff(Action.REJECT_REASON, report.id, i))
+            for i, r in enumerate(reasons)
+        )
         prompt = Reply(t(lang, "review.reason_prompt", ticket=report.ticket), (*choices, cancel))
         return MemberTurn("review", {**ask, "action": "reject"}, [prompt])
-    if action == "rr":
-        reasons = t(lang, "review.reasons").split("|")
-        index = int(extra or 0)
-        reason = reasons[index] if 0 <= index < len(reasons) else reasons[0]
+    if action is Action.REJECT_REASON:
+        assert button.reason is not None  # parse only gives an index within every language
+        reason = payloads.rejection_reasons(lang)[button.reason]
         return _reject(ctx, inbound, rooms, report, reason, card)
-    if action == "c":
+    if action is Action.RECATEGORISE:
         choices = tuple(
-            Choice(category_name(c, lang), f"cc:{report.id}:{c.slug}") for c in ctx.categories
+            Choice(category_name(c, lang), payloads.staff(Action.SET_CATEGORY, report.id, c.slug))
+            for c in ctx.categories
         )
         prompt = Reply(t(lang, "review.category_prompt", ticket=report.ticket), (*choices, cancel))
         return MemberTurn("review", {**ask, "action": "category"}, [prompt])
-    if action == "cc":
-        category = next((c for c in ctx.categories if c.slug == extra), None)
+    if action is Action.SET_CATEGORY:
+        category = next((c for c in ctx.categories if c.slug == button.category), None)
         if category is None or report.status not in ("submitted", "verified"):
             return _too_late(ctx, report)
         _amend(ctx, inbound, report, f"category -> {category.slug}", category_id=category.id)
@@ -600,15 +602,15 @@ def _admin_action(
             else []
         )
         return MemberTurn("idle", {}, edit)
-    if action == "d":
+    if action is Action.DUPLICATE:
         if report.status != ReportStatus.SUBMITTED.value:
             return _too_late(ctx, report)
         prompt = Reply(t(lang, "review.duplicate_prompt", ticket=report.ticket), force_reply=True)
         return MemberTurn("review", {**ask, "action": "duplicate"}, [prompt])
-    if action == "b":
+    if action is Action.BLOCK:
         prompt = Reply(t(lang, "review.block_prompt", ticket=report.ticket), force_reply=True)
         return MemberTurn("review", {**ask, "action": "block"}, [prompt])
-    if action == "fw":
+    if action is Action.REROUTE:
         if report.status != ReportStatus.VERIFIED.value:
             return _too_late(ctx, report)
         prompt = Reply(t(lang, "review.route_prompt", ticket=report.ticket), force_reply=True)
@@ -683,7 +685,7 @@ def _admin_answer(
         if not usable:
             again = Reply(
                 t(staff(ctx), "review.duplicate_bad", given=text[:40]),
-                (Choice(t(staff(ctx), "cancel"), "cancel"),),
+                (Choice(t(staff(ctx), "cancel"), payloads.CANCEL),),
             )
             return MemberTurn("review", member, [again])
         assert original is not None
@@ -761,7 +763,7 @@ def _admin_answer(
                 said = t(staff(ctx), "review.route_bad", given=text[:60])
                 if match.close:
                     said += " " + t(staff(ctx), "review.route_close", names=", ".join(match.close))
-            again = Reply(said, (Choice(t(staff(ctx), "cancel"), "cancel"),))
+            again = Reply(said, (Choice(t(staff(ctx), "cancel"), payloads.CANCEL),))
             return MemberTurn("review", member, [again])
         _amend(ctx, inbound, report, f"routed to {kelurahan.code}", kelurahan_code=kelurahan.code)
         decision, more = forward(ctx, report, rooms, _actor(inbound))
@@ -825,7 +827,6 @@ def _loose(name: str) -> str:
 # -- kelurahan groups -------------------------------------------------------------------------
 
 
-GROUP_ACTIONS = frozenset({"p", "s", "n"})
 OFFICER_NOTE_MAX = 500  # relayed to citizens under the resolved notice: a few lines at most
 
 
@@ -877,18 +878,17 @@ def on_group(
         return MemberTurn("idle", {}, _open_card(ctx, kelurahan, argument, inbound))
     if command == "help":
         return _help(ctx, member, "group.help")
-    if choice == "cancel" or text.casefold() in ("/batal", "batal"):
+    if choice == payloads.CANCEL or text.casefold() in ("/batal", "batal"):
         return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.cancelled"))] if pending else [])
     if choice is None and not pending and text and _console_room(inbound, rooms):
         return MemberTurn("idle", {}, [Reply(t(staff(ctx), "review.console_hint"))])
     if choice is not None:
-        try:
-            action, report_id, _extra = _report_from(choice)
-        except (ValueError, IndexError):
-            return MemberTurn("idle", {}, [])
-        report = ctx.session.get(Report, report_id)
-        if action not in GROUP_ACTIONS or report is None:
-            return MemberTurn("idle", {}, [])
+        button = payloads.parse(choice)
+        if not isinstance(button, Staff) or button.action not in GROUP_ACTIONS:
+            return _bad_button(ctx)
+        report = ctx.session.get(Report, button.report_id)
+        if report is None:
+            return _bad_button(ctx)
         if report.kelurahan_code != kelurahan.code or report.status not in (
             "forwarded",
             "in_progress",
@@ -903,7 +903,7 @@ def on_group(
                 )
             return MemberTurn("idle", {}, [Reply(refusal)])
         card = inbound.card_id
-        if action == "p":
+        if button.action is Action.PROGRESS:
             moved = _move(
                 ctx,
                 inbound,
@@ -922,7 +922,7 @@ def on_group(
                 ],
             )
         ask = {"report": report.id, "card": card}
-        if action == "s":
+        if button.action is Action.DONE:
             prompt = t(
                 staff(ctx), "group.after_photo_prompt", name=_who(inbound), ticket=report.ticket
             )
@@ -1004,7 +1004,11 @@ def on_group(
                         kelurahan=kelurahan.name,
                         reason=reason,
                     ),
-                    (Choice(t(staff(ctx), "card.reroute"), f"fw:{moved.id}"),),
+                    (
+                        Choice(
+                            t(staff(ctx), "card.reroute"), payloads.staff(Action.REROUTE, moved.id)
+                        ),
+                    ),
                     to=rooms.admin,
                 )
             )
@@ -1030,8 +1034,8 @@ def _group_decided(
     buttons: tuple[Choice, ...] = ()
     if report.status == ReportStatus.IN_PROGRESS.value:
         buttons = (
-            Choice(t(staff(ctx), "group.done"), f"s:{report.id}"),
-            Choice(t(staff(ctx), "group.not_ours"), f"n:{report.id}"),
+            Choice(t(staff(ctx), "group.done"), payloads.staff(Action.DONE, report.id)),
+            Choice(t(staff(ctx), "group.not_ours"), payloads.staff(Action.NOT_OURS, report.id)),
         )
     return [Reply(text, buttons, photo=_photo_path(ctx, report), edit=card)]
 
@@ -1086,8 +1090,8 @@ def rate(ctx: Ctx, report: Report, rating: int, comment: str | None, rooms: Room
     room = group_room(kelurahan, rooms) if kelurahan else None
     if room is not None:
         buttons = (
-            Choice(t(staff(ctx), "group.done"), f"s:{moved.id}"),
-            Choice(t(staff(ctx), "group.not_ours"), f"n:{moved.id}"),
+            Choice(t(staff(ctx), "group.done"), payloads.staff(Action.DONE, moved.id)),
+            Choice(t(staff(ctx), "group.not_ours"), payloads.staff(Action.NOT_OURS, moved.id)),
         )
         replies.append(
             Reply(

@@ -400,6 +400,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Laporan {ticket} sudah diputuskan sebelumnya ({status}); tidak ada yang diubah.",
         "Report {ticket} was already decided ({status}); nothing was changed.",
     ),
+    "review.bad_button": (
+        "Tombol itu tidak dikenali atau sudah tidak berlaku; tidak ada yang diubah.",
+        "That button is not recognised or no longer active; nothing was changed.",
+    ),
     "review.not_verifier": (
         "Maaf {name}, hanya verifikator terdaftar yang dapat memutuskan laporan.",
         "Sorry {name}, only registered verifiers can decide on reports.",

@@ -10,9 +10,11 @@ import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from lapor.bot.channels.console import Role, to_inbound
 from lapor.store.db import make_engine, new_session
 from lapor.store.models import Photo, Report
 
@@ -180,3 +182,26 @@ def test_console_acts_on_any_card_with_buka_and_answers_in_every_room(tmp_path) 
         status = {r.ticket: r.status for r in session.scalars(select(Report))}
     engine.dispose()
     assert status == {older: "in_progress", newer: "submitted"}, out
+
+
+@pytest.mark.parametrize(
+    ("line", "choice"),
+    [("1", "v:1"), ("2", "r:1"), ("0", None), ("3", None), ("9" * 5000, None)],
+    ids=["first", "second", "zero", "past the list", "5,000 digits"],
+)
+async def test_a_number_in_a_room_picks_a_button_of_the_latest_card(
+    line: str, choice: str | None
+) -> None:
+    """Past the list, or longer than int() takes (4,300 digits), a number is plain text."""
+    room = Role("#admin", group=True)
+    inbound = await to_inbound(
+        None,  # type: ignore[arg-type]  # numbers and text need no runtime
+        "verifier",
+        None,
+        line,
+        room,
+        {"#admin": ("v:1", "r:1")},
+        {"#admin": "7"},
+    )
+    assert inbound.choice == choice
+    assert inbound.text == (None if choice else line)

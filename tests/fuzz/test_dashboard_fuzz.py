@@ -141,5 +141,8 @@ async def test_any_ticket_or_photo_id_is_found_or_not_found(
 ) -> None:
     before = reports(signed_in)
     response = await signed_in.web.get(endpoint.format(quote(segment, safe="")))
-    assert response.status_code in (200, 404), (endpoint, segment)
+    # A segment that is a slash makes a path with a trailing slash, which the router
+    # redirects to the same path without it (the report list): no error either.
+    redirected = response.status_code == 307 and segment.endswith("/")
+    assert response.status_code in (200, 404) or redirected, (endpoint, segment)
     assert reports(signed_in) == before

@@ -129,7 +129,8 @@ async def to_inbound(
         # In a room the numbers answer the latest card's buttons.
         offered = (last_choices or {}).get(role.address, ())
         stripped = line.strip()
-        if stripped.isascii() and stripped.isdecimal() and 0 < int(stripped) <= len(offered):
+        number = stripped.isascii() and stripped.isdecimal() and len(stripped) <= 3
+        if number and 0 < int(stripped) <= len(offered):
             card = (last_card or {}).get(role.address)
             return Inbound(**event, choice=offered[int(stripped) - 1], card_id=card)
     words = line.strip().split(maxsplit=1)

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,6 +65,11 @@ CAPTION_LIMIT = 1024  # Telegram's limits on a photo caption and a message text
 TEXT_LIMIT = 4096
 PINNED_MEMORY = 10_000
 DOWNLOAD_S = 30.0  # one photo's whole download from the Bot API's file server
+# A webhook body larger than this is not an update Telegram sends (a message's text is at
+# most 4096 characters); it is refused before it is read in full.
+MAX_UPDATE_BYTES = 256 * 1024
+# Telegram's deepest updates (a button on a replied-to message) nest about 8 levels.
+MAX_UPDATE_DEPTH = 20
 
 COMMANDS = {
     "id": [
@@ -141,12 +149,22 @@ class TelegramChannel:
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler (polling): answer button presses, hand the event to the core."""
+        # Telegram types what it delivers, but hold polled updates to the webhook's check:
+        # text PostgreSQL cannot store would otherwise fail the same step again and again.
+        if not is_update(update.to_dict()):
+            log.warning("update %s is not one lapor can read: ignored", update.update_id)
+            if update.callback_query is not None:
+                with contextlib.suppress(TelegramError):
+                    await update.callback_query.answer()
+            return
         await self.handle_update(update)
 
     async def handle_update(self, update: Update) -> None:
         # Take the chat's lock before the first await, so updates keep their arrival order.
         chat = update.effective_chat
-        async with self.locks.hold(chat.id if chat else None):
+        # Kinds we do not read are not checked at the edge: their chat id may be anything.
+        key = chat.id if chat is not None and isinstance(chat.id, int) else None
+        async with self.locks.hold(key):
             query = update.callback_query
             if query is not None:
                 # Always answer, or the user's button keeps spinning.
@@ -282,6 +300,144 @@ async def download_capped(url: str | None, max_bytes: int = MAX_BYTES) -> bytes:
         if response.status_code != 200:
             raise DownloadError(f"HTTP {response.status_code}")
         return await read_capped(response, max_bytes)
+
+
+# -- webhook bodies ---------------------------------------------------------------------------
+#
+# PTB's `Update.de_json` takes almost anything: a chat id "abc" became an address the
+# dispatcher then failed on, text 123 reached the conversation as a number. So a webhook
+# body is checked here first, on the fields `to_inbound` reads, with Telegram's own types.
+# Update kinds lapor does not read are let through as they are (and ignored).
+
+Check = Callable[[Any], bool]
+_INT64 = range(-(2**63), 2**63)
+# Unix times PTB can turn into a datetime (year 9999 is about 2**38).
+_DATES = range(0, 2**37)
+
+
+def _int_in(values: range) -> Check:
+    def check(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value in values
+
+    return check
+
+
+def _is(kind: type) -> Check:
+    return lambda value: isinstance(value, kind)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _list_of(item: Check) -> Check:
+    return lambda value: isinstance(value, list) and all(item(v) for v in value)
+
+
+def _object(required: dict[str, Check], optional: dict[str, Check] | None = None) -> Check:
+    """A JSON object with these fields; absent (or null) optional fields are fine."""
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        if any(name not in value or not test(value[name]) for name, test in required.items()):
+            return False
+        return all(
+            value.get(name) is None or test(value[name]) for name, test in (optional or {}).items()
+        )
+
+    return check
+
+
+def _str(value: Any) -> bool:
+    """A string. What is in it is cleaned where every channel's text is (store.text): a NUL
+    or a lone surrogate in what a person typed is no reason to drop their message."""
+    return isinstance(value, str)
+
+
+_int64 = _int_in(_INT64)
+_user = _object(
+    {"id": _int64, "is_bot": _is(bool), "first_name": _str},
+    {"last_name": _str, "username": _str, "language_code": _str},
+)
+_chat = _object({"id": _int64, "type": _str}, {"title": _str, "username": _str, "first_name": _str})
+_photo_size = _object(
+    {"file_id": _str, "file_unique_id": _str, "width": _int64, "height": _int64},
+    {"file_size": _int64},
+)
+_document = _object(
+    {"file_id": _str, "file_unique_id": _str},
+    {"mime_type": _str, "file_name": _str, "file_size": _int64, "thumbnail": _photo_size},
+)
+_location = _object({"latitude": _number, "longitude": _number}, {"live_period": _int64})
+_venue = _object({"location": _location, "title": _str, "address": _str})
+_entity = _object({"type": _str, "offset": _int64, "length": _int64})
+_MESSAGE_FIELDS: dict[str, Check] = {
+    "from": _user,
+    "edit_date": _int_in(_DATES),
+    "text": _str,
+    "caption": _str,
+    "entities": _list_of(_entity),
+    "caption_entities": _list_of(_entity),
+    "media_group_id": _str,
+    "migrate_to_chat_id": _int64,
+    "photo": _list_of(_photo_size),
+    "document": _document,
+    "location": _location,
+    "venue": _venue,
+}
+
+
+def _message(value: Any) -> bool:
+    return _message_check(value)
+
+
+# A replied-to message is a message too (the depth cap bounds the recursion).
+_message_check = _object(
+    {"message_id": _int64, "date": _int_in(_DATES), "chat": _chat},
+    {**_MESSAGE_FIELDS, "reply_to_message": _message},
+)
+
+
+_callback_query = _object(
+    {"id": _str, "from": _user},
+    {"message": _message, "data": _str, "chat_instance": _str, "inline_message_id": _str},
+)
+_update = _object(
+    {"update_id": _int_in(range(0, 2**63))},
+    {"message": _message, "edited_message": _message, "callback_query": _callback_query},
+)
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest, without recursing (a body can nest 100,000 deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_update(data: Any) -> bool:
+    """Whether decoded JSON is an update with Telegram's types on every field lapor reads."""
+    return isinstance(data, dict) and _depth(data) <= MAX_UPDATE_DEPTH and _update(data)
+
+
+def read_update(body: bytes) -> dict[str, Any] | None:
+    """A webhook body as an update dict fit for `Update.de_json`, or None when it is not one."""
+    try:
+        data = json.loads(body, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack, which is not an update.
+        return None
+    return data if is_update(data) else None
 
 
 def _for_us(message: Message) -> bool:
