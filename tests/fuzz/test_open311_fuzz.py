@@ -27,9 +27,11 @@ from lapor.routing import ensure_demo_registry
 from lapor.store import open311 as open311_store
 from lapor.store.db import transaction
 from lapor.store.models import Contact, Outbox, Photo, Report
-from tests.bot.test_open311 import ADMIN, GAMBIR, JURISDICTION, _photo_app, count
+from tests.bot.test_open311 import ADMIN, GAMBIR, JURISDICTION, count, photos
 from tests.conftest import FakeClock
 from tests.fakes.loopback import LoopbackServer
+
+__all__ = ["photos"]  # the photo host fixture of the Open311 tests
 
 # A few seconds per database: each example is one request (a filed one runs the photo
 # pipeline too).
@@ -201,14 +203,6 @@ def check(response: httpx.Response, fmt: str) -> None:
         root = ET.fromstring(response.content)
         assert root.tag == "errors"
         assert root.findtext("error/code") == str(response.status_code)
-
-
-@pytest.fixture(scope="module")
-def photos() -> Iterator[str]:
-    server = LoopbackServer(_photo_app(), "photo-host")
-    server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -20,11 +20,6 @@ from tests.handlers.test_review import (
 from tests.helpers import fake_photo
 
 
-@pytest.fixture
-def world(engine, clock) -> World:  # type: ignore[no-untyped-def]
-    return World(engine, clock)
-
-
 @pytest.mark.parametrize(
     ("before", "caption", "note"),
     [

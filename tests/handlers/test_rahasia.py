@@ -25,11 +25,6 @@ from tests.helpers import Chat, fake_photo
 NEARBY = (INSIDE_GAMBIR[0] + 0.001, INSIDE_GAMBIR[1])  # about 110 m away
 
 
-@pytest.fixture
-def world(engine, clock) -> World:  # type: ignore[no-untyped-def]
-    return World(engine, clock)
-
-
 def file_as(citizen: Chat, visibility: str, n: int = 1) -> str:
     """A laporan sent as public ("confirm:yes") or rahasia ("confirm:private")."""
     citizen.text("/lapor")

@@ -23,11 +23,6 @@ from tests.handlers.test_review import (
 from tests.helpers import Chat, fake_photo
 
 
-@pytest.fixture
-def world(engine, clock) -> World:  # type: ignore[no-untyped-def]
-    return World(engine, clock)
-
-
 def resolve(world: World, ticket: str) -> list:  # type: ignore[type-arg]
     report_id = world.report(ticket).id
     world.press(ADMIN, VERIFIER, f"v:{report_id}")

@@ -15,11 +15,6 @@ from tests.handlers.test_review import (
 )
 
 
-@pytest.fixture
-def world(engine, clock) -> World:  # type: ignore[no-untyped-def]
-    return World(engine, clock)
-
-
 def sent_back(world: World) -> tuple[str, int]:
     siti = world.citizen()
     ticket = file(siti)

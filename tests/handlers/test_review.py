@@ -136,11 +136,6 @@ def file(citizen: Chat, point=INSIDE_GAMBIR, category: str = "cat:sampah", n: in
     return re.search(r"JKT-\d{4}-\d{5}", citizen.said).group(0)  # type: ignore[union-attr]
 
 
-@pytest.fixture
-def world(engine, clock) -> World:  # type: ignore[no-untyped-def]
-    return World(engine, clock)
-
-
 def test_the_whole_path_and_back(world: World) -> None:
     siti = world.citizen()
     siti.text("/lapor")

@@ -15,11 +15,6 @@ from tests.handlers.test_review import (
 )
 
 
-@pytest.fixture
-def world(engine, clock) -> World:  # type: ignore[no-untyped-def]
-    return World(engine, clock)
-
-
 @pytest.mark.parametrize(
     ("moves", "buttons", "status"),
     [
