@@ -177,10 +177,8 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
         choices: tuple[Choice, ...] = ()
         if data.get("photo_gps") and not data.get("location"):
             choices = (Choice(ctx.t("location.use_photo"), payloads.LOCATION_FROM_PHOTO),)
-        how = f"location.how.{ctx.contact.channel}"
-        text = ctx.t(
-            "location.prompt", how=ctx.t(how if how in CATALOGUE else "location.how.telegram")
-        )
+        how = _for_channel(ctx, "location.how", fallback="location.how.telegram")
+        text = ctx.t("location.prompt", how=ctx.t(how))
         return Reply(text, (*choices, _cancel(ctx)), ask_location=True)
     if step is Step.NOTE:
         text = (
@@ -349,6 +347,13 @@ def _mine_status(ctx: Ctx, report: Report) -> str:
 # -- steps ------------------------------------------------------------------------------------
 
 
+def _for_channel(ctx: Ctx, key: str, fallback: str | None = None) -> str:
+    """The catalogue key of `key` as the contact's channel says it ("photo.expected.console":
+    the console has no camera button), else `fallback`, else `key` itself."""
+    specific = f"{key}.{ctx.contact.channel}"
+    return specific if specific in CATALOGUE else fallback or key
+
+
 def _again(ctx: Ctx, step: Step, data: dict[str, Any], key: str, **values: object) -> Turn:
     """Input that does not fit: say what is expected, with the step's prompt, in one message."""
     return Turn(step, data, [joined(ctx.t(key, **values), prompt(ctx, step, data))])
@@ -410,7 +415,7 @@ def on_photo(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     if inbound.photo_error:
         return _bad_photo(ctx, Step.PHOTO, data, inbound.photo_error)
     if not inbound.photos:
-        return _again(ctx, Step.PHOTO, data, "photo.expected")
+        return _again(ctx, Step.PHOTO, data, _for_channel(ctx, "photo.expected"))
     new = dict(data)
     new["photos"] = list(data.get("photos", []))
     _add_photos(ctx, new, inbound.photos)

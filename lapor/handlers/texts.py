@@ -99,6 +99,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Saya perlu foto masalahnya. Kirim foto lewat tombol kamera atau lampiran.",
         "I need a photo of the problem. Send one with the camera or attachment button.",
     ),
+    "photo.expected.console": (
+        "Saya perlu foto masalahnya. Kirim dengan /photo PATH, misalnya /photo jalan.jpg.",
+        "I need a photo of the problem. Send one with /photo PATH, e.g. /photo road.jpg.",
+    ),
     "photo.bad": (
         "Maaf, gambar itu tidak bisa dipakai ({reason}). Kirim foto JPEG, PNG atau WEBP.",
         "Sorry, that image cannot be used ({reason}). Send a JPEG, PNG or WEBP photo.",

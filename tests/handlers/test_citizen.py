@@ -424,3 +424,24 @@ def test_the_location_prompt_names_what_each_channel_can_do(
     for name in names:
         assert name in chat.said
     assert never not in chat.said
+
+
+@pytest.mark.parametrize(
+    ("channel", "names", "never"),
+    [
+        ("telegram", ["tombol kamera"], "/photo"),
+        ("whatsapp", ["tombol kamera"], "/photo"),
+        ("console", ["/photo PATH"], "tombol kamera"),
+    ],
+)
+def test_text_at_the_photo_step_says_how_this_channel_sends_one(
+    engine, core, channel: str, names: list[str], never: str
+) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat(engine, core, channel=channel)
+    chat.text("/lapor")
+    chat.choose("cat:sampah")
+    chat.text("ini fotonya")
+    assert chat.state == Step.PHOTO
+    for name in names:
+        assert name in chat.said
+    assert never not in chat.said
