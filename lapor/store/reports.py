@@ -8,9 +8,10 @@ from datetime import datetime
 from math import cos, radians
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlmodel import Session
 
+from lapor.store import photohash
 from lapor.store.lifecycle import (
     OPEN_STATUSES,
     TRANSITIONS,
@@ -23,6 +24,7 @@ from lapor.store.models import (
     Category,
     Contact,
     Photo,
+    PhotoHashChunk,
     Report,
     ReportEvent,
     ReportFollower,
@@ -105,9 +107,18 @@ def create_report(
     )
     session.add(report)
     session.flush()
+    chunks = []
     for position, photo in enumerate(photos):
         photo_id = upsert_photo(session, photo, now)
         session.add(ReportPhoto(report_id=report.id, position=position, photo_id=photo_id))
+        value = photohash.hash_value(photo["dhash"])
+        if value is not None:
+            chunks.extend(
+                dict(report_id=report.id, position=position, chunk=key, dhash=value, created_at=now)
+                for key in photohash.chunk_keys(value)
+            )
+    if chunks:
+        session.execute(insert(PhotoHashChunk), chunks)
     session.add(
         ReportEvent(
             report_id=report.id,
@@ -309,24 +320,43 @@ def nearby_open(
     return list(session.scalars(query))
 
 
-def recent_photo_hashes(
-    session: Session, since: datetime, limit: int = 5000
-) -> list[tuple[int, str]]:
-    """(report id, dhash) of open public laporan photos since `since`, newest first."""
+def similar_photo_reports(
+    session: Session, dhashes: Sequence[str], since: datetime, max_bits: int, limit: int = 50
+) -> list[int]:
+    """Open public laporan since `since` with a photo within `max_bits` bits of one of
+    `dhashes`: every one of them, closest first (then newest). Rahasia reports are never
+    offered to other citizens.
+
+    The chunk index (`photohash.py`) returns the photos that may be that close; their whole
+    hash, read from the same index, keeps only the ones that are, and only those few are
+    looked up in `report`."""
+    wanted = [v for v in (photohash.hash_value(d) for d in dhashes) if v is not None]
+    keys = photohash.probe_keys(wanted, max_bits)
+    if not keys:
+        return []
+    candidates = session.execute(
+        select(PhotoHashChunk.report_id, PhotoHashChunk.dhash).where(
+            PhotoHashChunk.chunk.in_(keys), PhotoHashChunk.created_at >= since
+        )
+    )
+    closest: dict[int, int] = {}
+    for report_id, value in candidates:
+        bits = min(photohash.distance(value, w) for w in wanted)
+        if bits <= max_bits and bits < closest.get(report_id, max_bits + 1):
+            closest[report_id] = bits
+    if not closest:
+        return []
     rows = session.execute(
-        select(ReportPhoto.report_id, Photo.dhash)
-        .join(Photo, Photo.id == ReportPhoto.photo_id)
-        .join(Report, Report.id == ReportPhoto.report_id)
-        .where(
+        select(Report.id, Report.created_at).where(
+            Report.id.in_(list(closest)),
             Report.kind == ReportKind.LAPORAN.value,
             Report.public.is_(True),
             Report.status.in_([s.value for s in OPEN_STATUSES]),
             Report.created_at >= since,
         )
-        .order_by(Report.created_at.desc())
-        .limit(limit)
-    )
-    return [(row[0], row[1]) for row in rows]
+    ).all()
+    rows.sort(key=lambda row: (closest[row[0]], -row[1].timestamp(), -row[0]))
+    return [row[0] for row in rows[:limit]]
 
 
 def count_since(session: Session, contact_id: int, since: datetime) -> int:
