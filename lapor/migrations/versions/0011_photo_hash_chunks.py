@@ -28,7 +28,7 @@ BATCH = 5_000
 
 report = sa.table("report", sa.column("id", sa.Integer), sa.column("created_at", sa.DateTime))
 report_photo = sa.table(
-    "report_photo",
+    "reportphoto",
     sa.column("report_id", sa.Integer),
     sa.column("position", sa.Integer),
     sa.column("photo_id", sa.Integer),
