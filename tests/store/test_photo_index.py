@@ -11,10 +11,11 @@ from alembic import command
 from sqlalchemy import insert, select
 
 from lapor.store import photohash
-from lapor.store.db import make_engine, new_session
+from lapor.store.db import make_engine, new_session, transaction
+from lapor.store.lifecycle import ReportKind
 from lapor.store.migrate import alembic_config
 from lapor.store.models import Category, Contact, Photo, PhotoHashChunk, Report, ReportPhoto
-from lapor.store.reports import similar_photo_reports
+from lapor.store.reports import create_report, similar_photo_reports
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
@@ -78,9 +79,40 @@ def test_hash_values_fit_a_signed_bigint(dhash: str, value: int | None) -> None:
     assert photohash.hash_value(dhash) == value
 
 
-def test_a_photo_with_a_malformed_hash_is_never_matched_and_breaks_nothing() -> None:
-    assert photohash.probe([], 10).near == [] and photohash.probe([], 10).ring == []
-    assert photohash.probe([5], -1).near == [] and photohash.probe([5], -1).ring == []
+@pytest.mark.parametrize("dhash", ["", "xyz", "0123456789abcdeg", "  0123456789abcd"])
+def test_a_photo_whose_hash_is_not_a_dhash_is_filed_and_never_matched(engine, dhash: str) -> None:  # type: ignore[no-untyped-def]
+    since = NOW - timedelta(days=30)
+    with transaction(engine) as session:
+        reporter = Contact(channel="console", address="a", created_at=NOW)
+        session.add(reporter)
+        session.flush()
+        photo = {
+            "sha256": "ab" * 32,
+            "dhash": dhash,
+            "width": 1,
+            "height": 1,
+            "size": 1,
+            "path": "ab/ab/x.jpg",
+            "source_format": "JPEG",
+        }
+        report = create_report(
+            session,
+            kind=ReportKind.LAPORAN,
+            reporter=reporter,
+            now=NOW,
+            local_now=NOW,
+            ticket_prefix="JKT",
+            category_slug="sampah",
+            note=None,
+            location=(-6.2, 106.8),
+            photos=[photo],
+            public=True,
+        )
+        assert report.ticket
+    with new_session(engine) as session:
+        assert session.scalars(select(PhotoHashChunk)).all() == []
+        assert similar_photo_reports(session, [dhash], since, 10) == []
+        assert similar_photo_reports(session, [dhash, "0" * 16], since, 10) == []
 
 
 def _add_report(conn, contact_id: int, category_id: int, n: int, *, public: bool = True) -> int:  # type: ignore[no-untyped-def]
