@@ -37,7 +37,6 @@ from lapor.routing.locate import haversine_m
 from lapor.store import chats
 from lapor.store import reports as report_store
 from lapor.store.lifecycle import ReportKind, status_label
-from lapor.store.media import hamming
 from lapor.store.models import Report
 
 # -- choices and commands ---------------------------------------------------------------------
@@ -526,11 +525,10 @@ def similar_reports(ctx: Ctx, data: dict[str, Any]) -> list[dict[str, Any]]:
         if metres <= config.similar_radius_m and report.reporter_id != ctx.contact.id:
             found[report.id] = {"id": report.id, "metres": round(metres)}
     mine = [p["dhash"] for p in data.get("photos", [])]
-    for report_id, dhash in report_store.recent_photo_hashes(ctx.session, since):
-        if report_id not in found and any(
-            hamming(dhash, d) <= config.similar_photo_bits for d in mine
-        ):
-            found[report_id] = {"id": report_id, "metres": None}
+    for report_id in report_store.similar_photo_reports(
+        ctx.session, mine, since, config.similar_photo_bits
+    ):
+        found.setdefault(report_id, {"id": report_id, "metres": None})
     rows = []
     for item in sorted(found.values(), key=lambda i: (i["metres"] is None, i["metres"] or 0)):
         report = ctx.session.get(Report, item["id"])

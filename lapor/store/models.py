@@ -159,6 +159,33 @@ class ReportPhoto(SQLModel, table=True):
     photo_id: int = Field(sa_column=Column(Integer, ForeignKey("photo.id"), nullable=False))
 
 
+class PhotoHashChunk(SQLModel, table=True):
+    """The index behind "a near-identical photo": each report photo's dHash in 4 chunks.
+
+    Derived data, written with the report (`store/photohash.py` explains the chunks). Rows
+    belong to a report photo, not to a photo: a photo first stored months ago can come
+    back in a new report, and the window is the report's. The report's creation time sits
+    in the index right after the chunk so a lookup reads only the window's rows however
+    many years of photos the table holds, and the whole hash and the report id complete
+    it so candidates are checked from the index alone.
+    """
+
+    __tablename__ = "photo_hash_chunk"
+    __table_args__ = (
+        Index("ix_photo_hash_chunk_lookup", "chunk", "created_at", "dhash", "report_id"),
+    )
+
+    report_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    )
+    position: int = Field(primary_key=True)
+    # Chunk number * 65536 + the chunk's 16 bits.
+    chunk: int = Field(primary_key=True)
+    # The whole 64-bit dHash as a signed integer.
+    dhash: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+
+
 class ReportEvent(SQLModel, table=True):
     """One status change: the audit trail and the source of response-time figures."""
 

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from math import cos, radians
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    Integer,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.selectable import CompoundSelect
 from sqlmodel import Session
 
+from lapor.store import photohash
 from lapor.store.lifecycle import (
     OPEN_STATUSES,
     TRANSITIONS,
@@ -23,6 +37,7 @@ from lapor.store.models import (
     Category,
     Contact,
     Photo,
+    PhotoHashChunk,
     Report,
     ReportEvent,
     ReportFollower,
@@ -105,9 +120,18 @@ def create_report(
     )
     session.add(report)
     session.flush()
+    chunks = []
     for position, photo in enumerate(photos):
         photo_id = upsert_photo(session, photo, now)
         session.add(ReportPhoto(report_id=report.id, position=position, photo_id=photo_id))
+        value = photohash.hash_value(photo["dhash"])
+        if value is not None:
+            chunks.extend(
+                dict(report_id=report.id, position=position, chunk=key, dhash=value, created_at=now)
+                for key in photohash.chunk_keys(value)
+            )
+    if chunks:
+        session.execute(insert(PhotoHashChunk), chunks)
     session.add(
         ReportEvent(
             report_id=report.id,
@@ -309,24 +333,80 @@ def nearby_open(
     return list(session.scalars(query))
 
 
-def recent_photo_hashes(
-    session: Session, since: datetime, limit: int = 5000
-) -> list[tuple[int, str]]:
-    """(report id, dhash) of open public laporan photos since `since`, newest first."""
+def _photo_candidates(dialect: str) -> CompoundSelect:
+    """The index rows worth checking (`photohash.Probe`): a chunk in `near`, or `need` chunks
+    of one photo in `ring`, within the window.
+
+    Each key list goes as one parameter, an array on PostgreSQL and a JSON list on SQLite:
+    548 separate values took longer to send, render and plan than the lookup itself (4 ms
+    against 1.8 ms on PostgreSQL at 100,000 photos)."""
+
+    def among(name: str) -> Any:
+        if dialect == "postgresql":
+            return PhotoHashChunk.chunk == any_(bindparam(name, type_=ARRAY(Integer)))
+        keys = select(literal_column("value")).select_from(func.json_each(bindparam(name)))
+        return PhotoHashChunk.chunk.in_(keys.scalar_subquery())
+
+    since = PhotoHashChunk.created_at >= bindparam("since")
+    columns = (PhotoHashChunk.report_id, PhotoHashChunk.dhash)
+    return union_all(
+        select(*columns).where(among("near"), since),
+        select(*columns)
+        .where(among("ring"), since)
+        .group_by(*columns)
+        .having(func.count() >= bindparam("need")),
+    )
+
+
+# Built once per dialect: statement construction costs more than the lookup it describes.
+_PHOTO_CANDIDATES = {dialect: _photo_candidates(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def photo_candidates(
+    session: Session, probe: photohash.Probe, since: datetime
+) -> list[tuple[int, int]]:
+    """(report id, whole dHash) of the window's index rows that `probe` selects."""
+    dialect = session.get_bind().dialect.name
+    near: Any = probe.near
+    ring: Any = probe.ring
+    if dialect != "postgresql":
+        near, ring = json.dumps(near), json.dumps(ring)
+    params = {"near": near, "ring": ring, "need": probe.need, "since": since}
+    return [(row[0], row[1]) for row in session.execute(_PHOTO_CANDIDATES[dialect], params)]
+
+
+def similar_photo_reports(
+    session: Session, dhashes: Sequence[str], since: datetime, max_bits: int, limit: int = 50
+) -> list[int]:
+    """Open public laporan since `since` with a photo within `max_bits` bits of one of
+    `dhashes`: every one of them (up to `limit`), closest first, then newest. Rahasia
+    reports are never offered to other citizens.
+
+    The chunk index (`photohash.py`) gives the photos that may be that close; their whole
+    hash, read from the same index, keeps only the ones that are, and only those few are
+    looked up in `report`."""
+    wanted = [v for v in (photohash.hash_value(d) for d in dhashes) if v is not None]
+    probe = photohash.probe(wanted, max_bits)
+    if not probe.near and not probe.ring:
+        return []
+    closest: dict[int, int] = {}
+    for report_id, value in photo_candidates(session, probe, since):
+        bits = min(photohash.distance(value, w) for w in wanted)
+        if bits <= max_bits and bits < closest.get(report_id, max_bits + 1):
+            closest[report_id] = bits
+    if not closest:
+        return []
     rows = session.execute(
-        select(ReportPhoto.report_id, Photo.dhash)
-        .join(Photo, Photo.id == ReportPhoto.photo_id)
-        .join(Report, Report.id == ReportPhoto.report_id)
-        .where(
+        select(Report.id, Report.created_at).where(
+            Report.id.in_(list(closest)),
             Report.kind == ReportKind.LAPORAN.value,
             Report.public.is_(True),
             Report.status.in_([s.value for s in OPEN_STATUSES]),
             Report.created_at >= since,
         )
-        .order_by(Report.created_at.desc())
-        .limit(limit)
-    )
-    return [(row[0], row[1]) for row in rows]
+    ).all()
+    rows.sort(key=lambda row: (closest[row[0]], -row[1].timestamp(), -row[0]))
+    return [row[0] for row in rows[:limit]]
 
 
 def count_since(session: Session, contact_id: int, since: datetime) -> int:
