@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,11 +74,8 @@ def _contents(url: str) -> dict[str, list[str]]:
     return found
 
 
-def test_each_test_gets_a_database_as_a_fresh_upgrade_leaves_it(
-    db_url: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    given = _contents(db_url)
-    engine = make_engine(db_url)
+def _write_rows(url: str) -> None:
+    engine = make_engine(url)
     with transaction(engine) as session:
         for n in range(3):
             session.add(Contact(channel="console", address=f"warga-{n}", created_at=NOW))
@@ -85,6 +83,24 @@ def test_each_test_gets_a_database_as_a_fresh_upgrade_leaves_it(
         session.execute(text("UPDATE category SET name_id = 'Diubah' WHERE slug = 'sampah'"))
         session.execute(text("DELETE FROM category WHERE slug = 'lainnya'"))
     engine.dispose()
+
+
+def _downgrade(url: str) -> None:
+    command.downgrade(alembic_config(url), "0008")  # drops the quota tally and its triggers
+
+
+def _downgrade_and_upgrade(url: str) -> None:
+    _downgrade(url)
+    upgrade(url)  # the same schema again, under new oids
+    _write_rows(url)
+
+
+@pytest.mark.parametrize("change", [_write_rows, _downgrade, _downgrade_and_upgrade])
+def test_each_test_gets_a_database_as_a_fresh_upgrade_leaves_it(
+    db_url: str, change: Callable[[str], None], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    given = _contents(db_url)
+    change(db_url)
     assert _contents(db_url) != given
 
     if db_url.startswith("sqlite"):
