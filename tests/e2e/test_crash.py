@@ -57,9 +57,8 @@ from lapor.bot.settings import Settings
 from lapor.bot.web import SECRET_HEADER
 from lapor.store import outbox
 from lapor.store.db import make_engine, new_session, transaction
-from lapor.store.migrate import upgrade
 from lapor.store.models import Contact, Conversation, InboundReceipt, Outbox, Report
-from tests.conftest import POSTGRES_ENV, postgres_url, reset_postgres
+from tests.conftest import POSTGRES_ENV, PostgresTemplate, postgres_url
 from tests.fakes.bot_api import FakeBotAPI, UpdateFactory
 from tests.fakes.loopback import LoopbackServer
 
@@ -452,13 +451,12 @@ def _match_chat(
 
 
 @pytest.fixture
-def pg_url() -> str:
-    url = postgres_url()
-    if not url:
+def pg_url(request: pytest.FixtureRequest) -> str:
+    if not postgres_url():
         pytest.skip(f"{POSTGRES_ENV} is not set: the crash test needs PostgreSQL")
-    reset_postgres(url)
-    upgrade(url)
-    return url
+    template: PostgresTemplate = request.getfixturevalue("postgres_template")
+    template.reset()
+    return template.url
 
 
 async def test_citizen_flows_survive_sigkilled_workers_and_dispatchers(
