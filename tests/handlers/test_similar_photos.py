@@ -26,7 +26,7 @@ from lapor.store.lifecycle import ReportKind
 from lapor.store.media import hamming, prepare_photo
 from lapor.store.migrate import upgrade
 from lapor.store.models import Category, Contact, Photo, PhotoHashChunk, Report, ReportPhoto
-from tests.conftest import FakeClock, _database_url
+from tests.conftest import POSTGRES_ENV, FakeClock, postgres_url, reset_postgres
 from tests.handlers.test_review import INSIDE_GAMBIR, World
 
 CROWD = 20_000
@@ -225,7 +225,15 @@ TARGETS = {
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def crowd(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Crowd]:  # type: ignore[no-untyped-def]
-    url = _database_url(request.param, tmp_path_factory.mktemp("crowd"))
+    # A database of the module's own, filled once for both tests (20,000 reports take a
+    # few seconds): a fresh upgrade, which the per-test databases notice and replace after.
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('crowd') / 'crowd.db'}"
+    else:
+        url = postgres_url() or pytest.skip(
+            f"{POSTGRES_ENV} is not set: PostgreSQL variant skipped"
+        )
+        reset_postgres(url)
     upgrade(url)
     engine = make_engine(url)
     try:
