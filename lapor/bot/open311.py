@@ -29,7 +29,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,13 +41,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
+from lapor.bot.channels.download import HostRefused, require_public_host
 from lapor.bot.clidb import migrated_engine
 from lapor.bot.settings import Settings
 from lapor.handlers.context import active_categories
 from lapor.store import open311 as store
 from lapor.store.db import transaction
 from lapor.store.lifecycle import ReportKind, ReportStatus, status_label
-from lapor.store.reports import count_since, create_report
+from lapor.store.reports import count_since, create_report, local_day_start
 from lapor.store.text import clean
 
 log = logging.getLogger(__name__)
@@ -512,22 +513,13 @@ class Filing:
 
 
 async def _public_host(request: httpx.Request) -> None:
-    """Refuse a media_url (or a redirect) that leads into our own network.
-
-    The server fetches what a client names: without this an API key could make it read
-    internal services (server-side request forgery). Checked at every hop, on the
-    addresses the name resolves to now.
-    """
-    host = request.url.host
-    port = request.url.port or (443 if request.url.scheme == "https" else 80)
+    """Refuse a media_url (or a redirect) that leads into our own network."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
-    except (OSError, UnicodeError):  # a redirect's host the resolver cannot even encode
-        raise Open311Error(400, "media_url could not be fetched: unknown host") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise Open311Error(400, "media_url points at a private or local address")
+        await require_public_host(request.url)
+    except HostRefused as exc:
+        if exc.unknown:
+            raise Open311Error(400, "media_url could not be fetched: unknown host") from None
+        raise Open311Error(400, "media_url points at a private or local address") from None
 
 
 async def fetch_media(url: str, allow_private: bool = False) -> bytes:
@@ -774,15 +766,14 @@ class Api:
                 now,
                 (oldest or now) + hour_on,
             )
-        today = now.astimezone(config.timezone).date()
-        day_start = datetime.combine(today, time(0), tzinfo=config.timezone)
+        day_start = local_day_start(now, config.timezone)
         filed = count_since(session, contact_id, day_start)
         if filed >= config.reports_per_day:
             raise self._too_many(
                 f"this reporter filed {filed} reports today, "
                 f"the limit is {config.reports_per_day}: try again tomorrow",
                 now,
-                datetime.combine(today + timedelta(days=1), time(0), tzinfo=config.timezone),
+                local_day_start(day_start + timedelta(hours=36), config.timezone),
             )
 
     @staticmethod

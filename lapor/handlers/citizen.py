@@ -108,11 +108,9 @@ def match_choice(
     if not text or not (choices or also):
         return None
     wanted = _normal(text)
-    # isdecimal and ASCII: "²" and "٣" are digits to Python but not numbers people type.
     if wanted.isascii() and wanted.isdecimal():
-        if len(wanted) > 3:  # no list is that long; and int() refuses 4,300 digits and more
-            return None
-        index = int(wanted) - 1
+        number = payloads.typed_number(wanted)
+        index = -1 if number is None else number - 1
         return choices[index].payload if 0 <= index < len(choices) else None
     for choice in (*choices, *also):
         if _normal(choice.label) == wanted:
@@ -622,9 +620,7 @@ def over_limit(ctx: Ctx) -> Reply | None:
     hour = report_store.count_since(ctx.session, ctx.contact.id, ctx.now - timedelta(hours=1))
     if hour >= config.reports_per_hour:
         return Reply(ctx.t("limit.hour", count=hour), menu_choices(ctx))
-    day_start = ctx.now.astimezone(config.timezone).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+    day_start = report_store.local_day_start(ctx.now, config.timezone)
     day = report_store.count_since(ctx.session, ctx.contact.id, day_start)
     if day >= config.reports_per_day:
         return Reply(ctx.t("limit.day", count=day), menu_choices(ctx))

@@ -192,6 +192,18 @@ def staff(action: Action, report_id: int, extra: int | str | None = None) -> str
 # -- reading ------------------------------------------------------------------------------------
 
 
+def typed_number(text: str) -> int | None:
+    """A number a person typed to pick from a list ("2"), or None.
+
+    ASCII digits only ("²" and "٣" are digits to Python but not numbers people type), and
+    at most three of them: no list is that long, and int() refuses 4,300 digits and more.
+    """
+    text = text.strip()
+    if text.isascii() and text.isdecimal() and len(text) <= 3:
+        return int(text)
+    return None
+
+
 def _id(text: str) -> int | None:
     if not _NUMBER.fullmatch(text):
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from math import cos, radians
 from typing import Any
 
@@ -407,6 +407,11 @@ def similar_photo_reports(
     ).all()
     rows.sort(key=lambda row: (closest[row[0]], -row[1].timestamp(), -row[0]))
     return [row[0] for row in rows[:limit]]
+
+
+def local_day_start(now: datetime, timezone: tzinfo) -> datetime:
+    """Midnight of `now`'s day in `timezone`: where a contact's daily report limit starts."""
+    return now.astimezone(timezone).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def count_since(session: Session, contact_id: int, since: datetime) -> int:

@@ -405,43 +405,36 @@ def test_unknown_stored_state_restarts_safely(chat: Chat, engine) -> None:  # ty
     assert chat.state == Step.IDLE and "menu:report" in chat.payloads
 
 
-@pytest.mark.parametrize(
-    ("channel", "names", "never"),
-    [
-        ("telegram", ["📍 Kirim lokasi", "📎"], "/loc"),
-        ("whatsapp", ["📎 (lampiran) → Lokasi"], "📍 Kirim lokasi"),
-        ("console", ["/loc"], "📍 Kirim lokasi"),
-    ],
-)
-def test_the_location_prompt_names_what_each_channel_can_do(
-    engine, core, channel: str, names: list[str], never: str
-) -> None:  # type: ignore[no-untyped-def]
-    chat = Chat(engine, core, channel=channel)
-    chat.text("/lapor")
-    chat.choose("cat:sampah")
+def _at_location(chat: Chat) -> None:
     chat.photo(fake_photo(1))
     assert chat.state == Step.LOCATION
-    for name in names:
-        assert name in chat.said
-    assert never not in chat.said
+
+
+def _text_at_photo(chat: Chat) -> None:
+    chat.text("ini fotonya")
+    assert chat.state == Step.PHOTO
 
 
 @pytest.mark.parametrize(
-    ("channel", "names", "never"),
+    ("act", "channel", "names", "never"),
     [
-        ("telegram", ["tombol kamera"], "/photo"),
-        ("whatsapp", ["tombol kamera"], "/photo"),
-        ("console", ["/photo PATH"], "tombol kamera"),
+        # The location prompt: Telegram's button and pin, WhatsApp's attachment, /loc.
+        (_at_location, "telegram", ["📍 Kirim lokasi", "📎"], "/loc"),
+        (_at_location, "whatsapp", ["📎 (lampiran) → Lokasi"], "📍 Kirim lokasi"),
+        (_at_location, "console", ["/loc"], "📍 Kirim lokasi"),
+        # Text where a photo is wanted: the camera button, or /photo PATH on the console.
+        (_text_at_photo, "telegram", ["tombol kamera"], "/photo"),
+        (_text_at_photo, "whatsapp", ["tombol kamera"], "/photo"),
+        (_text_at_photo, "console", ["/photo PATH"], "tombol kamera"),
     ],
 )
-def test_text_at_the_photo_step_says_how_this_channel_sends_one(
-    engine, core, channel: str, names: list[str], never: str
+def test_prompts_name_what_each_channel_can_do(
+    engine, core, act, channel: str, names: list[str], never: str
 ) -> None:  # type: ignore[no-untyped-def]
     chat = Chat(engine, core, channel=channel)
     chat.text("/lapor")
     chat.choose("cat:sampah")
-    chat.text("ini fotonya")
-    assert chat.state == Step.PHOTO
+    act(chat)
     for name in names:
         assert name in chat.said
     assert never not in chat.said

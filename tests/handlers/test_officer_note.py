@@ -10,11 +10,11 @@ from lapor.store.models import ReportEvent
 from tests.handlers.test_review import (
     ADMIN,
     GAMBIR_CHAT,
-    INSIDE_GAMBIR,
     OFFICER,
     VERIFIER,
     World,
     file,
+    follow_nearby,
     to,
 )
 from tests.helpers import fake_photo
@@ -35,12 +35,7 @@ def test_the_officers_note_is_stored_and_told_to_reporter_and_followers(
     siti, budi = world.citizen("7000000001"), world.citizen("7000000002")
     ticket = file(siti)
     report_id = world.report(ticket).id
-    budi.text("/lapor")
-    budi.choose("cat:sampah")
-    budi.photo(fake_photo(3))
-    budi.location(INSIDE_GAMBIR[0] + 0.001, INSIDE_GAMBIR[1])
-    budi.choose("note:skip")
-    budi.choose(f"follow:{report_id}")
+    follow_nearby(budi, report_id)
     world.press(ADMIN, VERIFIER, f"v:{report_id}")
     world.press(GAMBIR_CHAT, OFFICER, f"s:{report_id}")
     for text in before:

@@ -13,11 +13,11 @@ from lapor.store.models import Conversation
 from tests.handlers.test_review import (
     ADMIN,
     GAMBIR_CHAT,
-    INSIDE_GAMBIR,
     OFFICER,
     VERIFIER,
     World,
     file,
+    follow_nearby,
     to,
 )
 from tests.helpers import Chat, fake_photo
@@ -95,12 +95,7 @@ def test_my_reports_offers_the_rating_later_and_lists_followed_reports(world: Wo
     siti, budi = world.citizen("7000000001"), world.citizen("7000000002")
     ticket = file(siti)
     report_id = world.report(ticket).id
-    budi.text("/lapor")
-    budi.choose("cat:sampah")
-    budi.photo(fake_photo(3))
-    budi.location(INSIDE_GAMBIR[0] + 0.001, INSIDE_GAMBIR[1])
-    budi.choose("note:skip")
-    budi.choose(f"follow:{report_id}")
+    follow_nearby(budi, report_id)
     budi.text("/laporansaya")
     assert ticket in budi.said and "(diikuti)" in budi.said, "a follower sees what they follow"
     assert f"rating:{report_id}" not in budi.payloads

@@ -136,6 +136,16 @@ def file(citizen: Chat, point=INSIDE_GAMBIR, category: str = "cat:sampah", n: in
     return re.search(r"JKT-\d{4}-\d{5}", citizen.said).group(0)  # type: ignore[union-attr]
 
 
+def follow_nearby(citizen: Chat, report_id: int) -> None:
+    """Start a report a few metres from Gambir's and follow that one when it is offered."""
+    citizen.text("/lapor")
+    citizen.choose("cat:sampah")
+    citizen.photo(fake_photo(3))
+    citizen.location(INSIDE_GAMBIR[0] + 0.001, INSIDE_GAMBIR[1])
+    citizen.choose("note:skip")
+    citizen.choose(f"follow:{report_id}")
+
+
 def test_the_whole_path_and_back(world: World) -> None:
     siti = world.citizen()
     siti.text("/lapor")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lapor.bot.runtime import CONSOLE_ADMIN, Runtime
+from lapor.handlers import payloads
 from lapor.handlers.review import CONSOLE_GROUP_PREFIX
 from lapor.handlers.types import GeoPoint, Inbound, Outbound
 from lapor.store.media import BadImage
@@ -128,11 +129,10 @@ async def to_inbound(
         event.update(group=True, sender=address)
         # In a room the numbers answer the latest card's buttons.
         offered = (last_choices or {}).get(role.address, ())
-        stripped = line.strip()
-        number = stripped.isascii() and stripped.isdecimal() and len(stripped) <= 3
-        if number and 0 < int(stripped) <= len(offered):
+        number = payloads.typed_number(line)
+        if number is not None and 0 < number <= len(offered):
             card = (last_card or {}).get(role.address)
-            return Inbound(**event, choice=offered[int(stripped) - 1], card_id=card)
+            return Inbound(**event, choice=offered[number - 1], card_id=card)
     words = line.strip().split(maxsplit=1)
     head = words[0].casefold() if words else ""
     rest = words[1] if len(words) > 1 else ""

@@ -30,7 +30,12 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from lapor.bot.channels.download import handled_before, read_capped
+from lapor.bot.channels.download import (
+    HostRefused,
+    handled_before,
+    read_capped,
+    require_public_host,
+)
 from lapor.bot.dispatcher import (
     HeldError,
     PermanentError,
@@ -316,14 +321,12 @@ def _private_literal(host: str) -> bool:
 
 async def _public_host(url: httpx.URL) -> None:
     """Refuse a host that resolves, now, into our own network (cloud metadata, loopback)."""
-    port = url.port or 443
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(url.host, port)
-    except OSError:
-        raise MediaRefused(f"unknown host {url.host!r}") from None
-    for info in infos:
-        if not ipaddress.ip_address(info[4][0]).is_global:
-            raise MediaRefused(f"a redirect to {url.host!r}, a private or local address")
+        await require_public_host(url)
+    except HostRefused as exc:
+        if exc.unknown:
+            raise MediaRefused(f"unknown host {url.host!r}") from None
+        raise MediaRefused(f"a redirect to {url.host!r}, a private or local address") from None
 
 
 async def _read_photo(response: httpx.Response) -> bytes:
