@@ -146,6 +146,19 @@ class TelegramChannel:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.locks = ChatLocks()
+        # One client for every photo download: its connections are kept, and making a
+        # client (an SSL context) costs more than the download of a photo over loopback.
+        self._files: httpx.AsyncClient | None = None
+
+    def _file_client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            self._files = httpx.AsyncClient(timeout=20, follow_redirects=False)
+        return self._files
+
+    async def aclose(self) -> None:
+        if self._files is not None:
+            await self._files.aclose()
+            self._files = None
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """PTB handler (polling): answer button presses, hand the event to the core."""
@@ -159,14 +172,16 @@ class TelegramChannel:
             return
         await self.handle_update(update)
 
-    async def handle_update(self, update: Update) -> None:
+    async def handle_update(self, update: Update, *, answered: bool = False) -> None:
+        """Hand an update to the core. `answered`: its button press is answered by the
+        caller (the webhook answers in its HTTP response, which costs no request)."""
         # Take the chat's lock before the first await, so updates keep their arrival order.
         chat = update.effective_chat
         # Kinds we do not read are not checked at the edge: their chat id may be anything.
         key = chat.id if chat is not None and isinstance(chat.id, int) else None
         async with self.locks.hold(key):
             query = update.callback_query
-            if query is not None:
+            if query is not None and not answered:
                 # Always answer, or the user's button keeps spinning.
                 with contextlib.suppress(TelegramError):
                     await query.answer()
@@ -263,7 +278,7 @@ class TelegramChannel:
             telegram_file = await message.get_bot().get_file(file_id)
             if (telegram_file.file_size or 0) > MAX_BYTES:
                 return Inbound(**base, photo_error="too_large", **extra)
-            raw = await download_capped(telegram_file.file_path)
+            raw = await download_capped(self._file_client(), telegram_file.file_path)
         except TelegramError as exc:
             log.warning("could not download a photo: %s", exc)
             return Inbound(**base, photo_error="download", **extra)
@@ -283,7 +298,9 @@ class DownloadError(Exception):
     """A file could not be fetched (not a photo problem)."""
 
 
-async def download_capped(url: str | None, max_bytes: int = MAX_BYTES) -> bytes:
+async def download_capped(
+    client: httpx.AsyncClient, url: str | None, max_bytes: int = MAX_BYTES
+) -> bytes:
     """A file from the Bot API's file URL, read as it streams and dropped past `max_bytes`.
 
     getFile's file_size may be missing or smaller than the file (PTB's download helpers
@@ -292,11 +309,7 @@ async def download_capped(url: str | None, max_bytes: int = MAX_BYTES) -> bytes:
     """
     if not url or not url.startswith(("https://", "http://")):
         raise DownloadError("no file URL")
-    async with (
-        asyncio.timeout(DOWNLOAD_S),
-        httpx.AsyncClient(timeout=20) as client,
-        client.stream("GET", url) as response,
-    ):
+    async with asyncio.timeout(DOWNLOAD_S), client.stream("GET", url) as response:
         if response.status_code != 200:
             raise DownloadError(f"HTTP {response.status_code}")
         return await read_capped(response, max_bytes)
