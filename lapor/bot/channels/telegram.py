@@ -43,6 +43,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from lapor.bot.channels.download import handled_before, read_capped
+from lapor.bot.channels.telegram_http import AiohttpRequest
 from lapor.bot.dispatcher import (
     MigratedError,
     PermanentError,
@@ -594,7 +595,13 @@ def build_application(settings: Settings) -> Application:
     if not token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     # Updates of different chats run concurrently; ChatLocks keeps each chat in order.
-    builder = ApplicationBuilder().token(token).concurrent_updates(CONCURRENT_UPDATES)
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .concurrent_updates(CONCURRENT_UPDATES)
+        # Every send goes through this transport: see telegram_http for why not httpx.
+        .request(AiohttpRequest())
+    )
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url.rstrip("/") + "/bot")
     if settings.telegram_file_base_url:
