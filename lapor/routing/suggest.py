@@ -409,3 +409,47 @@ def accuracy(
         first += bool(picked) and picked[0] == slug
         within += slug in picked
     return (first / len(examples), within / len(examples))
+
+
+# Fewer held-out texts than this say nothing about accuracy: 20 is one mistake in 5%.
+MIN_HELD_OUT = 20
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """A model counted from the city's verified reports (and, by default, the shipped
+    examples), with what went into it and how it did on the city's own held-out texts."""
+
+    counts: Counts
+    city: Counter[str]
+    shipped: Counter[str]
+    held_out: int
+    # Top-1 and top-3 on the held-out city texts, of the new model (trained without them)
+    # and of the shipped model alone; None when too few city texts could be held out.
+    accuracy: tuple[float, float] | None
+    shipped_accuracy: tuple[float, float] | None
+
+
+def retrain(
+    city: Sequence[tuple[str, str]], shipped: Sequence[tuple[str, str]], share: float = 0.2
+) -> Retrained:
+    """Count a model from the city's (slug, note) pairs plus `shipped` examples (may be
+    empty), measuring it first on a held-out part of the city's texts. ValueError when
+    there is nothing to learn from."""
+    counts = count([*shipped, *city])
+    if not counts.documents:
+        raise ValueError("no labelled texts to learn from")
+    learn, held = split(city, share)
+    measured = baseline = None
+    if len(held) >= MIN_HELD_OUT and (learn or shipped):
+        measured = accuracy(train([*shipped, *learn]), held)
+        if shipped:
+            baseline = accuracy(train(shipped), held)
+    return Retrained(
+        counts=counts,
+        city=Counter(slug for slug, _ in city),
+        shipped=Counter(slug for slug, _ in shipped),
+        held_out=len(held) if measured else 0,
+        accuracy=measured,
+        shipped_accuracy=baseline,
+    )
