@@ -14,9 +14,10 @@ abbreviations written out (gk/ga/nggak -> tidak, udh -> sudah, jln -> jalan, dpn
 
 Training is counting, so it is deterministic: the same examples give the same model, in any
 order. The model the package ships is counted from `data/category_examples.tsv` the first
-time it is needed in a process (about a second; `warm()` does it ahead) and kept in memory;
-an operator's model (`lapor categories train`, trained on the city's own verified reports)
-is a JSON file of the same counts, read in preference to the shipped one when present.
+time it is needed in a process (one to two seconds on a small shared machine; `warm()` does
+it ahead) and kept in memory, so there is no model file to fall out of step with the
+examples. An operator's model (`lapor categories train`, trained on the city's own verified
+reports) is a JSON file of the same counts, read in preference to the shipped one.
 
 Nothing here touches the database: the store supplies labelled texts, this module counts
 and scores them.
@@ -242,7 +243,10 @@ class Model:
         posterior by the number of features keeps naive Bayes's ranking exactly and gives
         scores a person can read as confidence ("lampu mati": 0.8 lampu-jalan).
         """
-        rows = [r for f in features(normalise(text)) if (r := self.index.get(f)) is not None]
+        return self._scores(features(normalise(text)))
+
+    def _scores(self, found: set[str]) -> np.ndarray:
+        rows = [r for f in found if (r := self.index.get(f)) is not None]
         if not rows:
             return np.exp(self.log_prior)
         total = (self.log_feature[rows].sum(axis=0) + self.log_prior) / len(rows)
@@ -257,9 +261,12 @@ class Model:
         `allowed` (the active categories) drops the others; a text with no word the model
         knows gets no suggestion, not the prior's favourite.
         """
-        if k <= 0 or not text or not self.known(text):
+        if k <= 0 or not text:
             return []
-        probabilities = self.scores(text)
+        found = features(normalise(text))
+        if not self._knows_a_word(found):
+            return []
+        probabilities = self._scores(found)
         order = sorted(range(len(self.classes)), key=lambda i: (-probabilities[i], i))
         picked = [
             (self.classes[i], round(float(probabilities[i]), 4))
@@ -271,7 +278,10 @@ class Model:
     def known(self, text: str) -> bool:
         """Whether `text` has a word the model learnt (letter pieces alone do not count:
         "xqzv" shares a piece with half the vocabulary)."""
-        return any(f"w:{word}" in self.index for word in normalise(text).split())
+        return self._knows_a_word(features(normalise(text)))
+
+    def _knows_a_word(self, found: set[str]) -> bool:
+        return any(f in self.index for f in found if f.startswith("w:"))
 
 
 def train(examples: Iterable[tuple[str, str]], min_count: int = MIN_COUNT) -> Model:
