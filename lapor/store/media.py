@@ -579,6 +579,7 @@ class MediaStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._resolved_root: Path | None = None
 
     def save(self, photo: PreparedPhoto) -> str:
         """Write the photo if not already present; return its relative path.
@@ -626,9 +627,11 @@ class MediaStore:
         if match is None or not match.group(3).startswith(match.group(1) + match.group(2)):
             raise ValueError(f"not a media store path: {relative!r}")
         candidate = self.root / relative
-        # Defence in depth against symlinks planted inside the store.
-        root = self.root.resolve()
-        if not candidate.resolve().is_relative_to(root):
+        # Defence in depth against symlinks planted inside the store. The root is resolved
+        # once (it is the operator's, and resolving costs a syscall per path component).
+        if self._resolved_root is None:
+            self._resolved_root = self.root.resolve()
+        if not candidate.resolve().is_relative_to(self._resolved_root):
             raise ValueError(f"media path escapes the store: {relative!r}")
         return candidate
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 from telegram import (
     BotCommand,
     ForceReply,
@@ -150,18 +150,20 @@ class TelegramChannel:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.locks = ChatLocks()
-        # One client for every photo download: its connections are kept, and making a
+        # One session for every photo download: its connections are kept, and making a
         # client (an SSL context) costs more than the download of a photo over loopback.
-        self._files: httpx.AsyncClient | None = None
+        self._files: aiohttp.ClientSession | None = None
 
-    def _file_client(self) -> httpx.AsyncClient:
-        if self._files is None:
-            self._files = httpx.AsyncClient(timeout=20, follow_redirects=False)
+    def _file_client(self) -> aiohttp.ClientSession:
+        if self._files is None or self._files.closed:
+            self._files = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(sock_connect=20, sock_read=20)
+            )
         return self._files
 
     async def aclose(self) -> None:
         if self._files is not None:
-            await self._files.aclose()
+            await self._files.close()
             self._files = None
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -286,7 +288,7 @@ class TelegramChannel:
         except TelegramError as exc:
             log.warning("could not download a photo: %s", exc)
             return Inbound(**base, photo_error="download", **extra)
-        except (httpx.HTTPError, DownloadError, TimeoutError) as exc:
+        except (aiohttp.ClientError, DownloadError, TimeoutError) as exc:
             log.warning("could not download a photo: %s", type(exc).__name__)
             return Inbound(**base, photo_error="download", **extra)
         except BadImage as exc:
@@ -303,7 +305,7 @@ class DownloadError(Exception):
 
 
 async def download_capped(
-    client: httpx.AsyncClient, url: str | None, max_bytes: int = MAX_BYTES
+    client: aiohttp.ClientSession, url: str | None, max_bytes: int = MAX_BYTES
 ) -> bytes:
     """A file from the Bot API's file URL, read as it streams and dropped past `max_bytes`.
 
@@ -313,10 +315,14 @@ async def download_capped(
     """
     if not url or not url.startswith(("https://", "http://")):
         raise DownloadError("no file URL")
-    async with asyncio.timeout(DOWNLOAD_S), client.stream("GET", url) as response:
-        if response.status_code != 200:
-            raise DownloadError(f"HTTP {response.status_code}")
-        return await read_capped(response, max_bytes)
+    async with (
+        asyncio.timeout(DOWNLOAD_S),
+        client.get(url, allow_redirects=False) as response,
+    ):
+        if response.status != 200:
+            raise DownloadError(f"HTTP {response.status}")
+        declared = response.headers.get("content-length", "")
+        return await read_capped(declared, response.content.iter_chunked(64 * 1024), max_bytes)
 
 
 # -- webhook bodies ---------------------------------------------------------------------------
