@@ -29,6 +29,7 @@ from telegram import (
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
+    ReplyParameters,
     Update,
 )
 from telegram.error import (
@@ -514,16 +515,23 @@ class TelegramSender:
                     self._pinned[message.key] = None
                     while len(self._pinned) > PINNED_MEMORY:
                         self._pinned.popitem(last=False)
+            # Threaded under the card it answers; sent anyway if that card was deleted.
+            reply = (
+                ReplyParameters(int(message.reply_to), allow_sending_without_reply=True)
+                if message.reply_to and message.reply_to.isdecimal()
+                else None
+            )
             if message.photo:
                 sent = await self.bot.send_photo(
                     chat_id,
                     photo=self.media.open_bytes(message.photo),
                     caption=message.text[:CAPTION_LIMIT] or None,
                     reply_markup=markup,
+                    reply_parameters=reply,
                 )
             else:
                 sent = await self.bot.send_message(
-                    chat_id, message.text[:TEXT_LIMIT], reply_markup=markup
+                    chat_id, message.text[:TEXT_LIMIT], reply_markup=markup, reply_parameters=reply
                 )
         except RetryAfter as exc:
             raise TransientError(str(exc), retry_after=_seconds(exc.retry_after)) from exc
