@@ -972,6 +972,9 @@ def on_group(
     report = ctx.session.get(Report, member.get("report"))
     if report is None:
         return MemberTurn("idle", {}, [])
+    if pending == "reply" and inbound.photos:
+        # A photo where words were asked for: a progress photo, its caption the words.
+        return on_progress_photo(ctx, inbound, report, member, kelurahan_signature(kelurahan))
     if pending == "reply":
         signature = kelurahan_signature(kelurahan)
         return on_reply_text(ctx, inbound, report, member, signature, GROUP_STATUSES)
@@ -1098,7 +1101,9 @@ def _open_card(ctx: Ctx, kelurahan: Kelurahan, ticket: str, inbound: Inbound) ->
     ):
         return [Reply(t(staff(ctx), "group.open_bad", given=ticket[:40] or "-"))]
     card = group_card(ctx, report, (inbound.channel, inbound.address))
-    return [Reply(card.text, card.choices, photo=card.photo, location=card.location)]
+    return [
+        Reply(card.text, card.choices, photo=card.photo, location=card.location, card_of=report.id)
+    ]
 
 
 # -- talking about a report: officers' replies, progress photos, citizens' additions ---------------
@@ -1188,6 +1193,8 @@ def ask_reply(
 
 def ask_progress_photo(ctx: Ctx, inbound: Inbound, report: Report, card: str | None) -> MemberTurn:
     """ "Foto progres": ask for a photo of the work; the report stays open."""
+    if report.status not in GROUP_STATUSES:
+        return _too_late(ctx, report)
     prompt = t(staff(ctx), "group.progress_prompt", name=_who(inbound), ticket=report.ticket)
     ask = {"report": report.id, "card": card, "action": "progress_photo"}
     return MemberTurn("review", ask, [Reply(prompt, force_reply=True)])
@@ -1201,10 +1208,8 @@ def on_reply_text(
     signature: Signature,
     allowed: frozenset[str],
 ) -> MemberTurn:
-    """The words of a reply. A photo instead is a progress photo (its caption the words);
-    anything else but text (a sticker, a pin, nothing) is asked again."""
-    if inbound.photos and allowed is GROUP_STATUSES:
-        return on_progress_photo(ctx, inbound, report, member, signature)
+    """The words of a reply; anything else (a sticker, a pin, a photo, nothing) is asked
+    again."""
     text = (inbound.text or "").strip()
     if not text or inbound.photos or inbound.photo_error:
         again = t(staff(ctx), "group.reply_expected", ticket=report.ticket)

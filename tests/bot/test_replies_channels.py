@@ -217,6 +217,13 @@ async def test_reply_addition_and_progress_photo_across_both_channels(
     group_card = fake.delivered(GROUP)[-1]
     assert group_card.method == "sendPhoto" and ticket in (group_card.text or "")
     assert f"w:{report.id}" in _buttons(fake.sent_messages(GROUP)[-1])
+    with new_session(city.rig.runtime.engine) as session:
+        sent = session.get(Report, report.id)
+        assert sent is not None, "the dispatcher kept both cards' message ids"
+        assert (sent.admin_message_id, sent.group_message_id) == (
+            admin_card.message_id,
+            group_card.message_id,
+        )
 
     # The officer replies: both citizens read it, signed by the office.
     await city.telegram(

@@ -359,3 +359,15 @@ def test_console_citizen_addition_names_the_ticket(world: World) -> None:
     console.text("Sudah seminggu")
     relayed = to(console.last, ADMIN)
     assert len(relayed) == 1 and ticket in relayed[0].text and relayed[0].reply_to is None
+
+
+def test_a_photo_sent_for_a_reply_is_a_progress_photo(world: World) -> None:
+    siti = world.citizen(SITI)
+    report_id = world.report(file(siti)).id
+    bring(world, report_id, "in_progress")
+    world.press(GAMBIR_CHAT, OFFICER, f"w:{report_id}")
+    out = world._group(GAMBIR_CHAT, OFFICER, photos=(fake_photo(74),), text="Dikerjakan")
+    told = to(out, siti.address)
+    assert len(told) == 1 and told[0].photo == fake_photo(74).path and "Dikerjakan" in told[0].text
+    assert events(world, report_id, "progress") == 1 and events(world, report_id, "reply") == 0
+    assert status_of(world, report_id) == "in_progress"
