@@ -52,6 +52,8 @@ CONSOLE_GROUP_PREFIX = "#kel-"
 # A reply or a progress photo's caption: a few lines on a phone, well within Telegram's 1,024
 # characters of a photo's caption with the ticket and signature around it.
 REPLY_MAX = 800
+# A citizen's addition under a photo, with the ticket and the rahasia mark around it.
+ADDITION_CAPTION_MAX = 900
 # Where a report is the kelurahan's business: its group can act on it and talk about it.
 GROUP_STATUSES = frozenset({ReportStatus.FORWARDED.value, ReportStatus.IN_PROGRESS.value})
 
@@ -1308,6 +1310,9 @@ def relay_addition(
         room, reply_to = rooms.admin, report.admin_message_id
     if room is None:
         return []
+    if note and photo:
+        # Telegram cuts a photo's caption at 1,024 characters: the whole note is in the history.
+        note = fit(note, ADDITION_CAPTION_MAX)
     text = _private_mark(ctx, report) + t(
         staff(ctx),
         "group.addition",

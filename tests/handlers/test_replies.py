@@ -371,3 +371,16 @@ def test_a_photo_sent_for_a_reply_is_a_progress_photo(world: World) -> None:
     assert len(told) == 1 and told[0].photo == fake_photo(74).path and "Dikerjakan" in told[0].text
     assert events(world, report_id, "progress") == 1 and events(world, report_id, "reply") == 0
     assert status_of(world, report_id) == "in_progress"
+
+
+def test_a_long_caption_on_an_added_photo_fits_telegrams_caption(world: World) -> None:
+    siti = world.citizen(SITI)
+    report_id = world.report(file(siti)).id
+    bring(world, report_id, "forwarded")
+    siti.choose(f"add:{report_id}")
+    siti.photo(fake_photo(75), caption="c" * 1000)
+    relayed = to(siti.last, GAMBIR_CHAT)[0]
+    assert relayed.photo and len(relayed.text) <= 1024 and relayed.text.endswith("…")
+    with new_session(world.engine) as session:
+        note = session.scalars(select(ReportEvent.note).where(ReportEvent.kind == "addition")).one()
+    assert note == "c" * 1000, "the whole note is kept"
