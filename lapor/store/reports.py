@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     any_,
     bindparam,
+    case,
     func,
     insert,
     literal_column,
@@ -305,16 +306,23 @@ def remember_card(
 ) -> None:
     """The platform's id of a report's card, once sent: a citizen's addition is posted as a
     reply to it (Telegram threads it under the card). The group card when it went to the
-    report's group, else the admin card."""
+    report's group, else the admin card. One statement: the dispatcher calls this while
+    recording sends, on every message's path."""
     if channel != "telegram" or not message_id or not message_id.isdecimal():
         return
-    report = session.get(Report, report_id)
-    if report is None:
+    try:
+        chat_id = int(address)
+    except ValueError:
         return
-    column = "admin_message_id"
-    if report.group_chat_id is not None and str(report.group_chat_id) == address:
-        column = "group_message_id"
-    session.execute(update(Report).where(Report.id == report_id).values({column: int(message_id)}))
+    in_group = Report.group_chat_id == chat_id
+    session.execute(
+        update(Report)
+        .where(Report.id == report_id)
+        .values(
+            group_message_id=case((in_group, int(message_id)), else_=Report.group_message_id),
+            admin_message_id=case((in_group, Report.admin_message_id), else_=int(message_id)),
+        )
+    )
 
 
 def follow(session: Session, report: Report, contact_id: int, now: datetime) -> bool:
