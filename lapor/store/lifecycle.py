@@ -97,8 +97,6 @@ class EventKind(StrEnum):
 
 # Shown on a report's public page (a public laporan only): what the city said and showed.
 PUBLIC_EVENT_KINDS = frozenset({EventKind.REPLY, EventKind.PROGRESS})
-# The statuses in which a report can still be talked about: staff reply, citizens add to it.
-CONVERSABLE = OPEN_STATUSES
 
 
 class IllegalTransition(ValueError):
