@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from lapor.bot.pacing import Pacer
 from lapor.handlers.types import Clock, Outbound
-from lapor.store import outbox
+from lapor.store import outbox, reports
 from lapor.store.chats import migrate_chat
 from lapor.store.db import transaction
 
@@ -87,6 +88,8 @@ class _Outcome:
     kind: str  # sent | retry | failed | unreachable | migrated | released
     detail: str | None = None
     delay: float = 0.0
+    # The report whose card this was (sent, not edited): its message id is remembered.
+    card: int | None = None
 
 
 class _Recorder:
@@ -113,6 +116,15 @@ class _Recorder:
     async def close(self) -> None:
         if self._task is not None:
             await self._task
+
+
+def _remember_cards(session: Session, sent: list[_Outcome]) -> None:
+    """A report's card is answered in its thread later (a citizen's addition): keep its id."""
+    for outcome in sent:
+        if outcome.card is not None:
+            reports.remember_card(
+                session, outcome.card, outcome.channel, outcome.address, outcome.detail
+            )
 
 
 class Dispatcher:
@@ -276,11 +288,20 @@ class Dispatcher:
                 extra={"outbox_id": row.id, "channel": row.channel},
             )
             return _Outcome(row.id, row.channel, row.address, "retry", repr(exc), self.base_delay)
-        return _Outcome(row.id, row.channel, row.address, "sent", provider_id)
+        card = message.meta.get("card") if not message.edit else None
+        return _Outcome(
+            row.id,
+            row.channel,
+            row.address,
+            "sent",
+            provider_id,
+            card=card if isinstance(card, int) else None,
+        )
 
     def _record_sent(self, sent: list[_Outcome]) -> None:
         with transaction(self.engine) as session:
             outbox.mark_sent_many(session, [(o.row_id, o.detail) for o in sent], self.clock())
+            _remember_cards(session, sent)
 
     def _record(self, outcomes: list[_Outcome], attempts: dict[int, int]) -> None:
         now = self.clock()
@@ -288,6 +309,7 @@ class Dispatcher:
             outbox.mark_sent_many(
                 session, [(o.row_id, o.detail) for o in outcomes if o.kind == "sent"], now
             )
+            _remember_cards(session, [o for o in outcomes if o.kind == "sent"])
             outbox.release(session, [o.row_id for o in outcomes if o.kind == "released"], now)
             # Put off by the pace: one statement per due time, not one per message.
             # A platform's "too many requests" is kept as the row's last error: throttling

@@ -23,6 +23,7 @@ from lapor.handlers.context import (
 )
 from lapor.handlers.payloads import (
     MENU_PAYLOADS,
+    AddTo,
     AskRating,
     CategoryPick,
     Follow,
@@ -36,8 +37,9 @@ from lapor.handlers.types import Choice, Inbound, PhotoIn
 from lapor.routing.locate import haversine_m
 from lapor.store import chats
 from lapor.store import reports as report_store
-from lapor.store.lifecycle import ReportKind, status_label
+from lapor.store.lifecycle import OPEN_STATUSES, EventKind, ReportKind, status_label
 from lapor.store.models import Report
+from lapor.store.text import fit
 
 # -- choices and commands ---------------------------------------------------------------------
 
@@ -240,6 +242,8 @@ def prompt(ctx: Ctx, step: Step, data: dict[str, Any]) -> Reply:
         )
     if step is Step.RATING_COMMENT:
         return Reply(ctx.t("rate.comment"), (_cancel(ctx),))
+    if step is Step.ADD:
+        return Reply(ctx.t("add.prompt", ticket=data.get("ticket", "")), (_cancel(ctx),))
     if step is Step.FEEDBACK_TEXT:
         return Reply(ctx.t(f"feedback.prompt.{data['kind']}"), (_cancel(ctx),))
     if step is Step.FEEDBACK_CONFIRM:
@@ -329,6 +333,8 @@ def my_reports(ctx: Ctx) -> Reply:
             rate.append(
                 Choice(ctx.t("mine.rate", ticket=report.ticket), payloads.ask_rating(report.id))
             )
+        if not is_followed and _addable(report):
+            rate.append(Choice(ctx.t("mine.add", ticket=report.ticket), payloads.add_to(report.id)))
     return Reply("\n".join(lines), (*rate, *back))
 
 
@@ -738,8 +744,8 @@ def _rateable(ctx: Ctx, report: Report | None) -> bool:
 
 
 def _resume(step: Step, data: dict[str, Any]) -> dict[str, Any] | None:
-    """Where a rating interrupted the user, so the draft survives it."""
-    if step in (Step.IDLE, Step.RATING, Step.RATING_COMMENT):
+    """Where a rating (or an addition) interrupted the user, so the draft survives it."""
+    if step in (Step.IDLE, Step.RATING, Step.RATING_COMMENT, Step.ADD):
         return None
     return {"step": step.value, "data": data}
 
@@ -797,6 +803,80 @@ def on_rating_comment(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     return _back_to(ctx, data.get("resume"), replies)
 
 
+# -- adding to one's report -------------------------------------------------------------------
+
+
+def _addable(report: Report) -> bool:
+    """A laporan can be added to while it is open: closed, rejected or duplicate ones are done."""
+    return report.kind == ReportKind.LAPORAN.value and report.status in OPEN_STATUSES
+
+
+def ask_addition(ctx: Ctx, pick: AddTo, step: Step, data: dict[str, Any]) -> Turn:
+    """ "Tambah keterangan/foto" under "Laporan saya": ask for the note or the photo. A draft
+    in progress is kept and asked again afterwards."""
+    report = ctx.session.get(Report, pick.report_id)
+    if report is None or report.reporter_id != ctx.contact.id:
+        return _again(ctx, step, data, "add.not_yours")
+    if ctx.contact.blocked:
+        # Nothing a blocked contact sends is passed on.
+        reason = f" ({ctx.contact.blocked_reason})" if ctx.contact.blocked_reason else ""
+        return Turn(Step.IDLE, {}, [Reply(ctx.t("blocked", reason=reason), menu_choices(ctx))])
+    if not _addable(report):
+        status = status_label(report.status, ctx.lang)
+        closed = ctx.t("add.closed", ticket=report.ticket, status=status)
+        return Turn(step, data, [joined(closed, prompt(ctx, step, data))])
+    new = {"report": report.id, "ticket": report.ticket, "resume": _resume(step, data)}
+    return Turn(Step.ADD, new, [prompt(ctx, Step.ADD, new)])
+
+
+def on_addition(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
+    """A note, or a photo with an optional caption, for the staff handling the report.
+
+    The photo was cleaned by the channel like a report photo (no EXIF); a note longer than
+    a report's note is cut to it, and the citizen is told. Anything else is asked again."""
+    inbound = event.inbound
+    if inbound.photo_error:
+        return _bad_photo(ctx, Step.ADD, data, inbound.photo_error)
+    text = (event.text or "").strip()
+    if event.choice or inbound.location is not None or not (text or inbound.photos):
+        return _again(ctx, Step.ADD, data, "add.expected", ticket=data.get("ticket", ""))
+    report = ctx.session.get(Report, data.get("report"))
+    if report is None or report.reporter_id != ctx.contact.id:
+        return _after_addition(ctx, data, ctx.t("add.not_yours"))
+    if not _addable(report):
+        status = status_label(report.status, ctx.lang)
+        return _after_addition(ctx, data, ctx.t("add.closed", ticket=report.ticket, status=status))
+    note = fit(text, ctx.config.max_note) if text else None
+    photo = inbound.photos[0] if inbound.photos else None
+    photo_id = report_store.upsert_photo(ctx.session, photo.to_dict(), ctx.now) if photo else None
+    report_store.record_event(
+        ctx.session,
+        report,
+        now=ctx.now,
+        actor=f"{ctx.contact.channel}:{ctx.contact.address}",
+        actor_contact_id=ctx.contact.id,
+        note=note,
+        kind=EventKind.ADDITION,
+        photo_id=photo_id,
+    )
+    relayed = review.relay_addition(ctx, report, note, photo.path if photo else None, ctx.rooms)
+    said = ctx.t("add.done", ticket=report.ticket)
+    if len(text) > ctx.config.max_note:
+        said += " " + ctx.t("add.cut", max=ctx.config.max_note)
+    turn = _after_addition(ctx, data, said)
+    return Turn(turn.step, turn.data, [*turn.replies, *relayed])
+
+
+def _after_addition(ctx: Ctx, data: dict[str, Any], said: str) -> Turn:
+    """Back where the citizen was before adding (a draft's step), or to the menu's choices."""
+    resume = data.get("resume")
+    if resume is None:
+        back = (Choice(ctx.t("menu.mine"), "menu:mine"), Choice(ctx.t("menu.back"), "menu:home"))
+        return Turn(Step.IDLE, {}, [Reply(said, back)])
+    step, resumed = Step(resume["step"]), resume["data"]
+    return Turn(step, resumed, [joined(said, prompt(ctx, step, resumed))])
+
+
 HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
     Step.IDLE: on_idle,
     Step.LANGUAGE: on_language,
@@ -811,6 +891,7 @@ HANDLERS: dict[Step, Callable[[Ctx, Event, dict[str, Any]], Turn]] = {
     Step.FEEDBACK_CONFIRM: on_feedback_confirm,
     Step.RATING: on_rating_step,
     Step.RATING_COMMENT: on_rating_comment,
+    Step.ADD: on_addition,
 }
 
 
@@ -852,6 +933,8 @@ def respond(
         return on_rating(ctx, payload, step, data)
     if isinstance(payload, AskRating):
         return ask_rating(ctx, payload, step, data)
+    if isinstance(payload, AddTo):
+        return ask_addition(ctx, payload, step, data)
     if action in ("report", "saran", "apresiasi"):
         limited = over_limit(ctx)
         if limited is not None:

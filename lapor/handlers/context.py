@@ -59,6 +59,10 @@ class Reply:
     # For channels that need pre-approved text outside a conversation (WhatsApp's 24-hour
     # window): the template's name and its variables, in order.
     template: tuple[str, tuple[str, ...]] | None = None
+    # Post as a reply to this platform message (a report's card), so Telegram threads it.
+    reply_to: str | None = None
+    # This message is the card of that report: once sent, its message id is remembered.
+    card_of: int | None = None
 
 
 @dataclass

@@ -41,6 +41,8 @@ def _meta(reply: Reply, language: str) -> dict[str, Any]:
     if reply.template is not None:
         name, variables = reply.template
         meta["template"] = {"name": name, "variables": list(variables)}
+    if reply.card_of is not None:
+        meta["card"] = reply.card_of
     return meta
 
 
@@ -189,6 +191,7 @@ class Core:
                 location=reply.location,
                 edit=reply.edit,
                 force_reply=reply.force_reply,
+                reply_to=reply.reply_to,
                 key=f"reply:{inbound.channel}:{inbound.address}:{inbound.message_id}:{i}",
                 meta=_meta(reply, language),
             )

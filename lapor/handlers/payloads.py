@@ -93,6 +93,13 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class AddTo:
+    """ "Tambah keterangan/foto" under Laporan saya: add a note or a photo to this report."""
+
+    report_id: int
+
+
+@dataclass(frozen=True)
 class AskRating:
     """ "Beri nilai" under Laporan saya: ask for the 1-5 rating of this report."""
 
@@ -117,6 +124,8 @@ class Action(StrEnum):
     PROGRESS = "p"
     DONE = "s"
     NOT_OURS = "n"
+    REPLY = "w"  # "Balas warga": words to the reporter and followers, status unchanged
+    PROGRESS_PHOTO = "f"  # "Foto progres": a photo of the work, the report staying open
 
 
 ADMIN_ACTIONS = frozenset(
@@ -130,9 +139,12 @@ ADMIN_ACTIONS = frozenset(
         Action.BLOCK,
         Action.ACKNOWLEDGE,
         Action.REROUTE,
+        Action.REPLY,
     }
 )
-GROUP_ACTIONS = frozenset({Action.PROGRESS, Action.DONE, Action.NOT_OURS})
+GROUP_ACTIONS = frozenset(
+    {Action.PROGRESS, Action.DONE, Action.NOT_OURS, Action.REPLY, Action.PROGRESS_PHOTO}
+)
 
 
 def rejection_reasons(language: str) -> list[str]:
@@ -155,7 +167,18 @@ class Staff:
     category: str | None = None
 
 
-Payload = Menu | Word | Language | CategoryPick | KelurahanPick | Follow | Rate | AskRating | Staff
+Payload = (
+    Menu
+    | Word
+    | Language
+    | CategoryPick
+    | KelurahanPick
+    | Follow
+    | Rate
+    | AskRating
+    | AddTo
+    | Staff
+)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -183,6 +206,10 @@ def rate(report_id: int, rating: int) -> str:
 
 def ask_rating(report_id: int) -> str:
     return f"rating:{report_id}"
+
+
+def add_to(report_id: int) -> str:
+    return f"add:{report_id}"
 
 
 def staff(action: Action, report_id: int, extra: int | str | None = None) -> str:
@@ -252,6 +279,9 @@ def parse(payload: str | None) -> Payload | None:
     if head == "rating":
         report_id = _id(rest)
         return AskRating(report_id) if report_id is not None else None
+    if head == "add":
+        report_id = _id(rest)
+        return AddTo(report_id) if report_id is not None else None
     if head == "rate":
         report_id, _, value = rest.partition(":")
         found = _id(report_id)

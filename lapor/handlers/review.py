@@ -26,11 +26,11 @@ from lapor.handlers.context import SHOWN, Ctx, Reply, category_name, shown_value
 from lapor.handlers.payloads import ADMIN_ACTIONS, GROUP_ACTIONS, Action, Staff
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.texts import t
-from lapor.handlers.types import Choice, GeoPoint, Inbound
+from lapor.handlers.types import Choice, GeoPoint, Inbound, PhotoIn
 from lapor.store import chats
 from lapor.store import reports as report_store
 from lapor.store.codes import hash_code
-from lapor.store.lifecycle import ReportKind, ReportStatus, status_label
+from lapor.store.lifecycle import OPEN_STATUSES, EventKind, ReportKind, ReportStatus, status_label
 from lapor.store.models import (
     Category,
     Contact,
@@ -41,6 +41,7 @@ from lapor.store.models import (
     Report,
     Verifier,
 )
+from lapor.store.text import fit
 
 # Telegram allows about 20 messages a minute into one group. A card is two messages (the
 # pin, then the photo with its buttons); once the last minute's messages leave no room for
@@ -48,6 +49,13 @@ from lapor.store.models import (
 GROUP_MESSAGES_PER_MINUTE = 20
 DIGEST_WINDOW = timedelta(seconds=60)
 CONSOLE_GROUP_PREFIX = "#kel-"
+# A reply or a progress photo's caption: a few lines on a phone, well within Telegram's 1,024
+# characters of a photo's caption with the ticket and signature around it.
+REPLY_MAX = 800
+# A citizen's addition under a photo, with the ticket and the rahasia mark around it.
+ADDITION_CAPTION_MAX = 900
+# Where a report is the kelurahan's business: its group can act on it and talk about it.
+GROUP_STATUSES = frozenset({ReportStatus.FORWARDED.value, ReportStatus.IN_PROGRESS.value})
 
 
 def staff(ctx: Ctx) -> str:
@@ -198,6 +206,7 @@ def admin_buttons(ctx: Ctx, report: Report) -> tuple[Choice, ...]:
                 t(staff(ctx), "card.acknowledge"), payloads.staff(Action.ACKNOWLEDGE, report.id)
             ),
             Choice(t(staff(ctx), "card.block"), payloads.staff(Action.BLOCK, report.id)),
+            Choice(t(staff(ctx), "card.reply"), payloads.staff(Action.REPLY, report.id)),
         )
     return (
         Choice(t(staff(ctx), "card.verify"), payloads.staff(Action.VERIFY, report.id)),
@@ -205,6 +214,7 @@ def admin_buttons(ctx: Ctx, report: Report) -> tuple[Choice, ...]:
         Choice(t(staff(ctx), "card.recategorise"), payloads.staff(Action.RECATEGORISE, report.id)),
         Choice(t(staff(ctx), "card.duplicate"), payloads.staff(Action.DUPLICATE, report.id)),
         Choice(t(staff(ctx), "card.block"), payloads.staff(Action.BLOCK, report.id)),
+        Choice(t(staff(ctx), "card.reply"), payloads.staff(Action.REPLY, report.id)),
     )
 
 
@@ -218,6 +228,7 @@ def admin_card(ctx: Ctx, report: Report, rooms: Rooms, similar: list[str]) -> li
             admin_buttons(ctx, report),
             to=rooms.admin,
             photo=_photo_path(ctx, report),
+            card_of=report.id,
         )
     ]
 
@@ -258,20 +269,35 @@ def group_card_text(ctx: Ctx, report: Report) -> str:
     )
 
 
-def group_card(ctx: Ctx, report: Report, room: tuple[str, str]) -> Reply:
-    """What officers receive: photo, pin, ticket, category, note; never who reported it."""
+def group_buttons(ctx: Ctx, report: Report) -> tuple[Choice, ...]:
+    """The buttons a group card has in the report's status: Proses only before work starts;
+    none once the report has left the group (resolved, sent back)."""
+    if report.status not in GROUP_STATUSES:
+        return ()
     buttons = (
         Choice(t(staff(ctx), "group.progress"), payloads.staff(Action.PROGRESS, report.id)),
         Choice(t(staff(ctx), "group.done"), payloads.staff(Action.DONE, report.id)),
         Choice(t(staff(ctx), "group.not_ours"), payloads.staff(Action.NOT_OURS, report.id)),
+        Choice(t(staff(ctx), "group.reply"), payloads.staff(Action.REPLY, report.id)),
+        Choice(
+            t(staff(ctx), "group.progress_photo"), payloads.staff(Action.PROGRESS_PHOTO, report.id)
+        ),
     )
+    if report.status == ReportStatus.IN_PROGRESS.value:
+        return buttons[1:]
+    return buttons
+
+
+def group_card(ctx: Ctx, report: Report, room: tuple[str, str]) -> Reply:
+    """What officers receive: photo, pin, ticket, category, note; never who reported it."""
     point = GeoPoint(report.latitude, report.longitude) if report.latitude is not None else None
     return Reply(
         group_card_text(ctx, report),
-        buttons,
+        group_buttons(ctx, report),
         to=room,
         photo=_photo_path(ctx, report),
         location=point,
+        card_of=report.id,
     )
 
 
@@ -484,7 +510,10 @@ def _open_admin_card(ctx: Ctx, ticket: str) -> list[Reply]:
     elif report.status == ReportStatus.VERIFIED.value:
         buttons = (
             Choice(t(staff(ctx), "card.reroute"), payloads.staff(Action.REROUTE, report.id)),
+            Choice(t(staff(ctx), "card.reply"), payloads.staff(Action.REPLY, report.id)),
         )
+    elif report.status in OPEN_STATUSES:
+        buttons = (Choice(t(staff(ctx), "card.reply"), payloads.staff(Action.REPLY, report.id)),)
     status = t(staff(ctx), "card.status", status=status_label(report.status, staff(ctx)))
     text = admin_card_text(ctx, report) + status
     return [Reply(text, buttons, photo=_photo_path(ctx, report))]
@@ -610,6 +639,8 @@ def _admin_action(
     if action is Action.BLOCK:
         prompt = Reply(t(lang, "review.block_prompt", ticket=report.ticket), force_reply=True)
         return MemberTurn("review", {**ask, "action": "block"}, [prompt])
+    if action is Action.REPLY:
+        return ask_reply(ctx, inbound, report, card, CITY_SIGNATURE, OPEN_STATUSES)
     if action is Action.REROUTE:
         if report.status != ReportStatus.VERIFIED.value:
             return _too_late(ctx, report)
@@ -670,6 +701,8 @@ def _admin_answer(
 ) -> MemberTurn:
     """The text a verifier types after pressing a button that needs more."""
     card = member.get("card")
+    if pending == "reply":
+        return on_reply_text(ctx, inbound, report, member, CITY_SIGNATURE, OPEN_STATUSES)
     if not text:
         return MemberTurn("review", member, [])
     if pending == "reject":
@@ -889,10 +922,7 @@ def on_group(
         report = ctx.session.get(Report, button.report_id)
         if report is None:
             return _bad_button(ctx)
-        if report.kelurahan_code != kelurahan.code or report.status not in (
-            "forwarded",
-            "in_progress",
-        ):
+        if report.kelurahan_code != kelurahan.code or report.status not in GROUP_STATUSES:
             refusal = t(staff(ctx), "group.not_member", name=_who(inbound), ticket=report.ticket)
             if report.kelurahan_code == kelurahan.code:
                 refusal = t(
@@ -903,6 +933,14 @@ def on_group(
                 )
             return MemberTurn("idle", {}, [Reply(refusal)])
         card = inbound.card_id
+        if card and report.group_message_id is None and inbound.channel == "telegram":
+            # A card sent before its id was kept: the press tells it.
+            report_store.remember_card(ctx.session, report.id, "telegram", inbound.address, card)
+        signature = kelurahan_signature(kelurahan)
+        if button.action is Action.REPLY:
+            return ask_reply(ctx, inbound, report, card, signature, GROUP_STATUSES)
+        if button.action is Action.PROGRESS_PHOTO:
+            return ask_progress_photo(ctx, inbound, report, card)
         if button.action is Action.PROGRESS:
             moved = _move(
                 ctx,
@@ -936,6 +974,14 @@ def on_group(
     report = ctx.session.get(Report, member.get("report"))
     if report is None:
         return MemberTurn("idle", {}, [])
+    if pending == "reply" and inbound.photos:
+        # A photo where words were asked for: a progress photo, its caption the words.
+        return on_progress_photo(ctx, inbound, report, member, kelurahan_signature(kelurahan))
+    if pending == "reply":
+        signature = kelurahan_signature(kelurahan)
+        return on_reply_text(ctx, inbound, report, member, signature, GROUP_STATUSES)
+    if pending == "progress_photo":
+        return on_progress_photo(ctx, inbound, report, member, kelurahan_signature(kelurahan))
     if pending == "after_photo":
         if not inbound.photos:
             if inbound.photo_error or text:
@@ -959,6 +1005,16 @@ def on_group(
         )
         if moved is None:
             return _too_late(ctx, report)
+        # The fix as the public page shows it: the officers' words and the after-photo.
+        report_store.record_event(
+            ctx.session,
+            moved,
+            now=ctx.now,
+            actor=_actor(inbound),
+            note=note,
+            kind=EventKind.REPLY,
+            photo_id=photo_id,
+        )
         return MemberTurn(
             "idle",
             {},
@@ -1033,10 +1089,7 @@ def _group_decided(
     )
     buttons: tuple[Choice, ...] = ()
     if report.status == ReportStatus.IN_PROGRESS.value:
-        buttons = (
-            Choice(t(staff(ctx), "group.done"), payloads.staff(Action.DONE, report.id)),
-            Choice(t(staff(ctx), "group.not_ours"), payloads.staff(Action.NOT_OURS, report.id)),
-        )
+        buttons = group_buttons(ctx, report)
     return [Reply(text, buttons, photo=_photo_path(ctx, report), edit=card)]
 
 
@@ -1046,14 +1099,239 @@ def _open_card(ctx: Ctx, kelurahan: Kelurahan, ticket: str, inbound: Inbound) ->
     if (
         report is None
         or report.kelurahan_code != kelurahan.code
-        or report.status not in ("forwarded", "in_progress")
+        or report.status not in GROUP_STATUSES
     ):
         return [Reply(t(staff(ctx), "group.open_bad", given=ticket[:40] or "-"))]
     card = group_card(ctx, report, (inbound.channel, inbound.address))
-    choices = card.choices
-    if report.status == ReportStatus.IN_PROGRESS.value:
-        choices = tuple(c for c in choices if not c.payload.startswith("p:"))
-    return [Reply(card.text, choices, photo=card.photo, location=card.location)]
+    return [
+        Reply(card.text, card.choices, photo=card.photo, location=card.location, card_of=report.id)
+    ]
+
+
+# -- talking about a report: officers' replies, progress photos, citizens' additions ---------------
+#
+# Anonymous both ways: citizens read "Petugas Kelurahan X" (never an officer's name or
+# number), officers read the ticket (never the citizen's). Each is a `report_event` of its
+# own kind, so response times still count status changes only. Each action is a named
+# function, ready for a table of staff actions.
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Who the citizens are told wrote: an office, never a person."""
+
+    key: str
+    kelurahan: str = ""
+
+    def text(self, language: str) -> str:
+        return t(language, self.key, kelurahan=self.kelurahan)
+
+
+CITY_SIGNATURE = Signature("signature.city")
+
+
+def kelurahan_signature(kelurahan: Kelurahan) -> Signature:
+    return Signature("signature.kelurahan", kelurahan.name)
+
+
+def _fitted(text: str, limit: int) -> tuple[str, bool]:
+    """`text` cut to `limit` (with an ellipsis), and whether it had to be."""
+    return fit(text, limit), len(text) > limit
+
+
+def tell_conversation(
+    ctx: Ctx,
+    report: Report,
+    key: str,
+    signature: Signature,
+    *,
+    note: str | None = None,
+    photo: str | None = None,
+) -> list[Reply]:
+    """A reply or a progress photo for the reporter and the followers (a rahasia report has
+    none), each in their own language, signed by the office."""
+    replies = []
+    for contact in report_store.audience(ctx.session, report):
+        if not contact.reachable:
+            continue
+        lang = contact.language
+        text = t(lang, key, who=signature.text(lang), ticket=report.ticket, note=note or "")
+        if note and key == "status.progress":
+            text += f"\n“{note}”"
+        replies.append(
+            Reply(
+                text,
+                to=(contact.channel, contact.address),
+                photo=photo,
+                language=lang,
+                contact_id=contact.id,
+                template=("status_update", (report.ticket, status_label(report.status, lang))),
+            )
+        )
+    return replies
+
+
+def ask_reply(
+    ctx: Ctx,
+    inbound: Inbound,
+    report: Report,
+    card: str | None,
+    signature: Signature,
+    allowed: frozenset[str],
+) -> MemberTurn:
+    """ "Balas warga": ask the officer (or verifier) for the words, as a reply."""
+    if report.status not in allowed:
+        return _too_late(ctx, report)
+    prompt = t(
+        staff(ctx),
+        "group.reply_prompt",
+        name=_who(inbound),
+        ticket=report.ticket,
+        who=signature.text(staff(ctx)),
+    )
+    ask = {"report": report.id, "card": card, "action": "reply"}
+    return MemberTurn("review", ask, [Reply(prompt, force_reply=True)])
+
+
+def ask_progress_photo(ctx: Ctx, inbound: Inbound, report: Report, card: str | None) -> MemberTurn:
+    """ "Foto progres": ask for a photo of the work; the report stays open."""
+    if report.status not in GROUP_STATUSES:
+        return _too_late(ctx, report)
+    prompt = t(staff(ctx), "group.progress_prompt", name=_who(inbound), ticket=report.ticket)
+    ask = {"report": report.id, "card": card, "action": "progress_photo"}
+    return MemberTurn("review", ask, [Reply(prompt, force_reply=True)])
+
+
+def on_reply_text(
+    ctx: Ctx,
+    inbound: Inbound,
+    report: Report,
+    member: dict[str, Any],
+    signature: Signature,
+    allowed: frozenset[str],
+) -> MemberTurn:
+    """The words of a reply; anything else (a sticker, a pin, a photo, nothing) is asked
+    again."""
+    text = (inbound.text or "").strip()
+    if not text or inbound.photos or inbound.photo_error:
+        again = t(staff(ctx), "group.reply_expected", ticket=report.ticket)
+        return MemberTurn("review", member, [Reply(again)])
+    return send_reply(ctx, inbound, report, text, signature, allowed)
+
+
+def send_reply(
+    ctx: Ctx,
+    inbound: Inbound,
+    report: Report,
+    text: str,
+    signature: Signature,
+    allowed: frozenset[str],
+) -> MemberTurn:
+    """Keep the reply in the report's history and tell the reporter and followers."""
+    ctx.session.refresh(report)
+    if report.status not in allowed:
+        return _too_late(ctx, report)  # closed while the officer was typing
+    note, cut = _fitted(text, REPLY_MAX)
+    report_store.record_event(
+        ctx.session, report, now=ctx.now, actor=_actor(inbound), note=note, kind=EventKind.REPLY
+    )
+    told = tell_conversation(ctx, report, "status.reply", signature, note=note)
+    said = t(staff(ctx), "group.reply_sent", ticket=report.ticket, count=len(told))
+    if cut:
+        said += " " + t(staff(ctx), "group.cut", max=REPLY_MAX)
+    return MemberTurn("idle", {}, [Reply(said), *told])
+
+
+def on_progress_photo(
+    ctx: Ctx,
+    inbound: Inbound,
+    report: Report,
+    member: dict[str, Any],
+    signature: Signature,
+) -> MemberTurn:
+    """The photo of the work in progress; text before it is kept as its caption."""
+    text = (inbound.text or "").strip()
+    if not inbound.photos:
+        again = t(staff(ctx), "group.progress_expected", ticket=report.ticket)
+        if text and not inbound.photo_error:
+            member = {**member, "note": _officer_note(member.get("note"), text)}
+            again += " " + t(staff(ctx), "group.note_kept")
+        return MemberTurn("review", member, [Reply(again)])
+    caption = " ".join(part for part in (member.get("note"), text) if part)
+    return send_progress_photo(ctx, inbound, report, inbound.photos[0], caption, signature)
+
+
+def send_progress_photo(
+    ctx: Ctx,
+    inbound: Inbound,
+    report: Report,
+    photo: PhotoIn,
+    caption: str,
+    signature: Signature,
+) -> MemberTurn:
+    """Keep the progress photo (already cleaned, no EXIF) in the history; tell the audience."""
+    ctx.session.refresh(report)
+    if report.status not in GROUP_STATUSES:
+        return _too_late(ctx, report)
+    note, cut = _fitted(caption, REPLY_MAX)
+    photo_id = report_store.upsert_photo(ctx.session, photo.to_dict(), ctx.now)
+    report_store.record_event(
+        ctx.session,
+        report,
+        now=ctx.now,
+        actor=_actor(inbound),
+        note=note or None,
+        kind=EventKind.PROGRESS,
+        photo_id=photo_id,
+    )
+    told = tell_conversation(
+        ctx, report, "status.progress", signature, note=note or None, photo=photo.path
+    )
+    said = t(staff(ctx), "group.progress_sent", ticket=report.ticket, count=len(told))
+    if cut:
+        said += " " + t(staff(ctx), "group.cut", max=REPLY_MAX)
+    return MemberTurn("idle", {}, [Reply(said), *told])
+
+
+def relay_addition(
+    ctx: Ctx, report: Report, note: str | None, photo: str | None, rooms: Rooms
+) -> list[Reply]:
+    """What a citizen added, for the staff handling the report now: the kelurahan group once
+    forwarded, else the admin chat. On Telegram it answers the report's card (threaded under
+    it); everywhere it names the ticket. Never the citizen's name or number."""
+    room: tuple[str, str] | None = None
+    reply_to: int | None = None
+    kelurahan = ctx.session.get(Kelurahan, report.kelurahan_code) if report.kelurahan_code else None
+    if kelurahan is not None and report.status in GROUP_STATUSES:
+        room = group_room(kelurahan, rooms)
+        if room is not None and str(report.group_chat_id) == room[1]:
+            reply_to = report.group_message_id
+    if room is None:
+        room, reply_to = rooms.admin, report.admin_message_id
+    if room is None:
+        return []
+    if note and photo:
+        # Telegram cuts a photo's caption at 1,024 characters: the whole note is in the history.
+        note = fit(note, ADDITION_CAPTION_MAX)
+    text = _private_mark(ctx, report) + t(
+        staff(ctx),
+        "group.addition",
+        ticket=report.ticket,
+        note=note or t(staff(ctx), "group.addition_photo"),
+    )
+    button = Choice(
+        t(staff(ctx), "group.reply" if room != rooms.admin else "card.reply"),
+        payloads.staff(Action.REPLY, report.id),
+    )
+    return [
+        Reply(
+            text,
+            (button,),
+            to=room,
+            photo=photo,
+            reply_to=str(reply_to) if reply_to and room[0] == "telegram" else None,
+        )
+    ]
 
 
 # -- the citizen's rating ---------------------------------------------------------------------
@@ -1089,10 +1367,7 @@ def rate(ctx: Ctx, report: Report, rating: int, comment: str | None, rooms: Room
     kelurahan = ctx.session.get(Kelurahan, moved.kelurahan_code) if moved.kelurahan_code else None
     room = group_room(kelurahan, rooms) if kelurahan else None
     if room is not None:
-        buttons = (
-            Choice(t(staff(ctx), "group.done"), payloads.staff(Action.DONE, moved.id)),
-            Choice(t(staff(ctx), "group.not_ours"), payloads.staff(Action.NOT_OURS, moved.id)),
-        )
+        buttons = group_buttons(ctx, moved)
         replies.append(
             Reply(
                 t(

@@ -19,6 +19,7 @@ class Step(StrEnum):
     FEEDBACK_CONFIRM = "feedback.confirm"
     RATING = "rating"
     RATING_COMMENT = "rating.comment"
+    ADD = "report.add"  # a note or a photo added to one's own open report
 
 
 def parse_step(value: str) -> Step:

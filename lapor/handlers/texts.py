@@ -320,6 +320,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "This report is the same as another one the officers are already handling.",
     ),
     "status.officer_note": ("Catatan petugas: “{note}”", "The officers' note: “{note}”"),
+    "status.reply": (
+        "💬 {who} membalas tentang laporan {ticket}:\n“{note}”",
+        "💬 {who} replied about report {ticket}:\n“{note}”",
+    ),
+    "status.progress": (
+        "📷 Foto progres dari {who} untuk laporan {ticket}. Laporan masih ditangani.",
+        "📷 A progress photo from {who} for report {ticket}. The work goes on.",
+    ),
+    "signature.kelurahan": ("Petugas Kelurahan {kelurahan}", "Kelurahan {kelurahan} officers"),
+    "signature.city": ("Petugas verifikasi kota", "The city's verification staff"),
     "status.acknowledged": (
         "Pesan Anda sudah dibaca petugas. Terima kasih!",
         "Your message has been read by the staff. Thank you!",
@@ -381,6 +391,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "card.block": ("⛔ Blokir pelapor", "⛔ Block reporter"),
     "card.acknowledge": ("👍 Tandai sudah dibaca", "👍 Mark as read"),
     "card.reroute": ("↪️ Teruskan ke kelurahan lain", "↪️ Send to another kelurahan"),
+    "card.reply": ("💬 Balas warga", "💬 Reply to citizen"),
     "card.decided": ("\n\n— {decision} oleh {who}", "\n\n— {decision} by {who}"),
     "decision.verified": ("Terverifikasi", "Verified"),
     "decision.forwarded": (
@@ -504,6 +515,47 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "group.progress": ("🔧 Proses", "🔧 In progress"),
     "group.done": ("✅ Selesai", "✅ Done"),
     "group.not_ours": ("🚫 Bukan wilayah kami", "🚫 Not our area"),
+    "group.reply": ("💬 Balas warga", "💬 Reply to citizen"),
+    "group.progress_photo": ("📷 Foto progres", "📷 Progress photo"),
+    "group.reply_prompt": (
+        "{name}, tulis balasan untuk pelapor {ticket} (dan warga yang mengikutinya). Nama dan "
+        "nomor Anda tidak ikut terkirim; balasan ditandatangani “{who}”. Balas pesan ini; "
+        "/batal untuk membatalkan.",
+        "{name}, write the reply to the reporter of {ticket} (and the citizens following it). "
+        "Your name and number are not sent; the reply is signed “{who}”. Reply to this "
+        "message; /batal to cancel.",
+    ),
+    "group.reply_expected": (
+        "Balasan untuk {ticket} perlu berupa teks. Tulis lagi, atau /batal.",
+        "The reply to {ticket} needs to be text. Write it again, or /batal.",
+    ),
+    "group.reply_sent": (
+        "💬 Balasan untuk {ticket} terkirim ke {count} warga.",
+        "💬 The reply to {ticket} went to {count} {count|citizen|citizens}.",
+    ),
+    "group.cut": (
+        "Teksnya lebih dari {max} karakter, jadi dipotong.",
+        "The text was over {max} characters, so it was cut.",
+    ),
+    "group.progress_prompt": (
+        "{name}, kirim foto progres untuk {ticket}, boleh dengan keterangan untuk pelapor. "
+        "Laporan tetap terbuka. Balas pesan ini; /batal untuk membatalkan.",
+        "{name}, send a progress photo for {ticket}, with a caption for the reporter if you "
+        "like. The report stays open. Reply to this message; /batal to cancel.",
+    ),
+    "group.progress_expected": (
+        "Untuk foto progres {ticket} saya perlu foto.",
+        "For the progress photo of {ticket} I need a photo.",
+    ),
+    "group.progress_sent": (
+        "📷 Foto progres {ticket} terkirim ke {count} warga.",
+        "📷 The progress photo of {ticket} went to {count} {count|citizen|citizens}.",
+    ),
+    "group.addition": (
+        "📎 Pelapor {ticket} menambahkan: {note}",
+        "📎 The reporter of {ticket} adds: {note}",
+    ),
+    "group.addition_photo": ("(foto)", "(photo)"),
     "group.bound": (
         "Grup ini sekarang menerima laporan terverifikasi untuk Kel. {kelurahan}, Kec. "
         "{kecamatan}.",
@@ -559,11 +611,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "group.help": (
         "Di grup kelurahan: tekan 🔧 Proses saat mulai menangani, ✅ Selesai lalu kirim foto "
         "sesudah perbaikan (keterangan untuk pelapor boleh ditulis), atau 🚫 Bukan wilayah kami "
-        "dengan alasannya. /buka NOMOR-TIKET menampilkan kartu laporan grup ini; /batal "
-        "membatalkan.",
+        "dengan alasannya. 💬 Balas warga mengirim pesan ke pelapor tanpa nama Anda; 📷 Foto "
+        "progres mengirim foto pekerjaan tanpa menutup laporan. /buka NOMOR-TIKET menampilkan "
+        "kartu laporan grup ini; /batal membatalkan.",
         "In a kelurahan group: press 🔧 In progress when work starts, ✅ Done and then send the "
         "photo after the fix (a note for the reporter is welcome), or 🚫 Not our area with the "
-        "reason. /buka TICKET shows a card of this group's; /batal cancels.",
+        "reason. 💬 Reply to citizen sends the reporter a message without your name; 📷 "
+        "Progress photo sends a photo of the work without closing the report. /buka TICKET "
+        "shows a card of this group's; /batal cancels.",
     ),
     "group.open_bad": (
         "Tiket {given} tidak ada di grup ini.",
@@ -672,6 +727,35 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "mine.line": ("{ticket} · {what} · {status} · {date}", "{ticket} · {what} · {status} · {date}"),
     "mine.followed": (" · (diikuti)", " · (followed)"),
     "mine.rate": ("⭐ Beri nilai {ticket}", "⭐ Rate {ticket}"),
+    "mine.add": ("📝 Tambah keterangan/foto {ticket}", "📝 Add a note/photo to {ticket}"),
+    "add.prompt": (
+        "Tulis keterangan tambahan atau kirim foto untuk {ticket} (foto boleh dengan "
+        "keterangan). Petugas menerimanya tanpa nama dan nomor Anda.",
+        "Write an extra note or send a photo for {ticket} (a photo may have a caption). The "
+        "officers receive it without your name or number.",
+    ),
+    "add.expected": (
+        "Untuk menambah laporan {ticket}, kirim teks atau foto.",
+        "To add to report {ticket}, send text or a photo.",
+    ),
+    "add.done": (
+        "Terima kasih, tambahan Anda untuk {ticket} sudah diteruskan ke petugas.",
+        "Thank you, what you added to {ticket} has been passed to the officers.",
+    ),
+    "add.cut": (
+        "Keterangan Anda lebih dari {max} karakter, jadi dipotong.",
+        "Your note was over {max} characters, so it was cut.",
+    ),
+    "add.closed": (
+        "Laporan {ticket} sudah berstatus {status}, jadi tidak bisa ditambah lagi. Bila "
+        "masalahnya muncul lagi, silakan buat laporan baru.",
+        "Report {ticket} is already {status}, so nothing more can be added. If the problem "
+        "comes back, please file a new report.",
+    ),
+    "add.not_yours": (
+        "Keterangan hanya bisa ditambahkan pada laporan Anda sendiri yang masih terbuka.",
+        "A note can only be added to your own report while it is open.",
+    ),
     "mine.feedback.submitted": ("Diterima", "Received"),
     "mine.feedback.acknowledged": ("Sudah dibaca", "Read"),
     # -- deadlines (SP4N-LAPOR!): staff chats, in the deployment's language ---------------------

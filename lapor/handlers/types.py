@@ -137,6 +137,8 @@ class Outbound:
     # Edit an earlier message (a verifier's card) instead of sending a new one.
     edit: str | None = None
     force_reply: bool = False
+    # The platform message this one answers (Telegram: a report's card in a group).
+    reply_to: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
@@ -154,6 +156,8 @@ class Outbound:
             payload["edit"] = self.edit
         if self.force_reply:
             payload["force_reply"] = True
+        if self.reply_to:
+            payload["reply_to"] = self.reply_to
         return payload
 
     @classmethod
@@ -173,4 +177,5 @@ class Outbound:
             meta=payload.get("meta", {}),
             edit=payload.get("edit"),
             force_reply=bool(payload.get("force_reply", False)),
+            reply_to=payload.get("reply_to"),
         )

@@ -100,6 +100,20 @@ def _reachable(start: ReportStatus) -> frozenset[ReportStatus]:
 PASSED_VERIFICATION = _reachable(ReportStatus.VERIFIED)
 
 
+class EventKind(StrEnum):
+    """What a `report_event` records. Only STATUS moves a report; response times count it alone."""
+
+    STATUS = "status"
+    NOTE = "note"  # a change of no status: re-categorised, rated, reporter blocked
+    REPLY = "reply"  # an officer's (or verifier's) words to the reporter and followers
+    PROGRESS = "progress"  # a progress photo, the report staying open
+    ADDITION = "addition"  # a citizen's note or photo added to their own report
+
+
+# Shown on a report's public page (a public laporan only): what the city said and showed.
+PUBLIC_EVENT_KINDS = frozenset({EventKind.REPLY, EventKind.PROGRESS})
+
+
 class IllegalTransition(ValueError):
     def __init__(self, current: ReportStatus | None, target: ReportStatus) -> None:
         super().__init__(f"a report cannot move from {current} to {target}")

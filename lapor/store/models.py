@@ -187,7 +187,14 @@ class PhotoHashChunk(SQLModel, table=True):
 
 
 class ReportEvent(SQLModel, table=True):
-    """One status change: the audit trail and the source of response-time figures."""
+    """One thing that happened to a report: the audit trail, the conversation around it,
+    and (status changes only) the source of response-time figures.
+
+    `kind` tells them apart (`lifecycle.EventKind`): a status change, a note kept in the
+    history (a re-categorisation, a rating, a block), an officer's reply to the citizens,
+    a progress photo, or what a citizen added. Replies and progress photos of a public
+    laporan are shown on its public page; a citizen's addition never is.
+    """
 
     __tablename__ = "report_event"
 
@@ -205,6 +212,11 @@ class ReportEvent(SQLModel, table=True):
     )
     actor: str = Field(sa_type=CleanString(64))
     note: str | None = Field(default=None, sa_column=Column(CleanText(NOTE_LIMIT), nullable=True))
+    kind: str = Field(default="status", max_length=16)
+    # The photo of a progress photo or of a citizen's addition (stored without EXIF).
+    photo_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("photo.id"), nullable=True)
+    )
 
 
 # Outbox rows not yet handed over (the partial index's condition, literally, so that

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from math import cos, radians
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Integer,
     any_,
     bindparam,
+    case,
     func,
     insert,
     literal_column,
@@ -28,7 +30,9 @@ from lapor.store import photohash
 from lapor.store.lifecycle import (
     OPEN_STATUSES,
     PASSED_VERIFICATION,
+    PUBLIC_EVENT_KINDS,
     TRANSITIONS,
+    EventKind,
     IllegalTransition,
     ReportKind,
     ReportStatus,
@@ -238,16 +242,86 @@ def transition(
     return report
 
 
-def record_event(session: Session, report: Report, *, now: datetime, actor: str, note: str) -> None:
-    """An event that changes no status (a re-categorisation, a block): kept in the history."""
-    session.add(
-        ReportEvent(
-            report_id=report.id,
-            at=now,
-            from_status=report.status,
-            to_status=report.status,
-            actor=actor,
-            note=note,
+def record_event(
+    session: Session,
+    report: Report,
+    *,
+    now: datetime,
+    actor: str,
+    note: str | None,
+    kind: EventKind = EventKind.NOTE,
+    photo_id: int | None = None,
+    actor_contact_id: int | None = None,
+) -> ReportEvent:
+    """An event that changes no status (a re-categorisation, a block, an officer's reply,
+    a progress photo, a citizen's addition): kept in the history, never counted as a move."""
+    if kind is EventKind.STATUS:
+        raise ValueError("a status change goes through transition()")
+    event = ReportEvent(
+        report_id=report.id,
+        at=now,
+        from_status=report.status,
+        to_status=report.status,
+        actor=actor,
+        actor_contact_id=actor_contact_id,
+        note=note,
+        kind=kind.value,
+        photo_id=photo_id,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class PublicEvent:
+    """What a report's public page shows of its history: the city's words and photos,
+    never who wrote them, nor anything a citizen added."""
+
+    at: datetime
+    kind: str
+    note: str | None
+    photo_path: str | None
+
+
+def public_events(session: Session, report_id: int) -> list[PublicEvent]:
+    """Officers' replies and progress photos of a public laporan, oldest first; nothing for a
+    rahasia report, a saran or an apresiasi (their conversation is the reporter's and staff's)."""
+    report = session.get(Report, report_id)
+    if report is None or not report.public or report.kind != ReportKind.LAPORAN.value:
+        return []
+    rows = session.execute(
+        select(ReportEvent.at, ReportEvent.kind, ReportEvent.note, Photo.path)
+        .outerjoin(Photo, Photo.id == ReportEvent.photo_id)
+        .where(
+            ReportEvent.report_id == report_id,
+            ReportEvent.kind.in_([k.value for k in PUBLIC_EVENT_KINDS]),
+        )
+        .order_by(ReportEvent.at, ReportEvent.id)
+    ).all()
+    return [PublicEvent(at, kind, note, path) for at, kind, note, path in rows]
+
+
+def remember_card(
+    session: Session, report_id: int, channel: str, address: str, message_id: str | None
+) -> None:
+    """The platform's id of a report's card, once sent: a citizen's addition is posted as a
+    reply to it (Telegram threads it under the card). The group card when it went to the
+    report's group, else the admin card. One statement: the dispatcher calls this while
+    recording sends, on every message's path."""
+    if channel != "telegram" or not message_id or not message_id.isdecimal():
+        return
+    try:
+        chat_id = int(address)
+    except ValueError:
+        return
+    in_group = Report.group_chat_id == chat_id
+    session.execute(
+        update(Report)
+        .where(Report.id == report_id)
+        .values(
+            group_message_id=case((in_group, int(message_id)), else_=Report.group_message_id),
+            admin_message_id=case((in_group, Report.admin_message_id), else_=int(message_id)),
         )
     )
 

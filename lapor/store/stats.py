@@ -38,7 +38,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import ColumnElement, Select, Subquery
 from sqlmodel import Session
 
-from lapor.store.lifecycle import OPEN_STATUSES, ReportKind, ReportStatus
+from lapor.store.lifecycle import OPEN_STATUSES, EventKind, ReportKind, ReportStatus
 from lapor.store.models import Category, Kelurahan, Report, ReportEvent
 
 NO_CATEGORY = "Tanpa kategori"
@@ -234,6 +234,7 @@ def _verify_hours(session: Session, start: datetime, end: datetime) -> Subquery:
             # A report leaves `submitted` once (nothing leads back to it): one row each.
             decision.from_status == SUBMITTED,
             decision.to_status.in_(DECIDED),
+            _is_change(decision),
             decision.at >= start,
             decision.at < end,
         )
@@ -434,8 +435,12 @@ def _dialect(session: Session) -> str:
 
 
 def _is_change(event: Any) -> ColumnElement[bool]:
-    """A status change, not a note kept in the history (`record_event` writes from == to)."""
-    return or_(event.from_status.is_(None), event.from_status != event.to_status)
+    """A status change, not a note, a reply, a progress photo or a citizen's addition kept
+    in the history (`record_event` writes them with from == to, and their own kind)."""
+    return and_(
+        event.kind == EventKind.STATUS.value,
+        or_(event.from_status.is_(None), event.from_status != event.to_status),
+    )
 
 
 def _hours(dialect: str, start: Any, end: Any) -> ColumnElement[float]:

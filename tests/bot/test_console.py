@@ -205,3 +205,53 @@ async def test_a_number_in_a_room_picks_a_button_of_the_latest_card(
     )
     assert inbound.choice == choice
     assert inbound.text == (None if choice else line)
+
+
+def test_console_officer_reply_progress_photo_and_citizen_addition(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One terminal plays citizen, verifier and officer: both ways in chat, offline."""
+    photo = tmp_path / "sampah.jpg"
+    Image.new("RGB", (800, 600), (90, 140, 60)).save(photo)
+    progress = tmp_path / "progres.jpg"
+    Image.new("RGB", (800, 600), (200, 200, 30)).save(progress)
+    script = "\n".join(
+        [
+            "/start",
+            "1",
+            "sampah",
+            f"/photo {photo}",
+            "/loc -6.1754 106.8272",
+            "Tumpukan di trotoar",
+            "1",
+            "/as verifier",
+            "1",  # Verifikasi
+            "/as kelurahan DEMO.01",
+            "4",  # Balas warga
+            "Truk datang besok pagi",
+            "5",  # Foto progres
+            f"/photo {progress} Separuh terangkut",
+            "/as warga",
+            "/laporansaya",
+            "1",  # Tambah keterangan/foto
+            "Masih ada sisa di got",
+            "/keluar",
+        ]
+    )
+    url = f"sqlite:///{tmp_path / 'console.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "siti"],
+        input=script,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    ticket = re.search(r"JKT-\d{4}-\d{5}", out).group(0)  # type: ignore[union-attr]
+    assert "Petugas Kelurahan Gambir (demo) membalas" in out and "Truk datang besok pagi" in out
+    assert "Foto progres dari Petugas Kelurahan Gambir (demo)" in out
+    assert "Separuh terangkut" in out
+    assert f"Pelapor {ticket} menambahkan: Masih ada sisa di got" in out, out[-3000:]

@@ -89,7 +89,7 @@ async def test_report_travels_citizen_verifier_group_and_back(
     assert "Vera" in edits[-1].params["caption"]
     to_group = fake.sent_messages(GROUP)
     assert [m["method"] for m in to_group[-2:]] == ["sendLocation", "sendPhoto"]
-    assert [b.split(":")[0] for b in buttons(to_group[-1])] == ["p", "s", "n"]
+    assert [b.split(":")[0] for b in buttons(to_group[-1])] == ["p", "s", "n", "w", "f"]
     citizen_texts = [m.get("text", "") for m in fake.sent_messages(CITIZEN)]
     assert any("Diteruskan" in t for t in citizen_texts)
 

@@ -23,7 +23,14 @@ from lapor.bot.channels.whatsapp import WhatsAppChannel, WhatsAppSender
 from lapor.bot.runtime import Runtime
 from lapor.bot.web import create_app
 from lapor.store.db import new_session
-from lapor.store.models import Contact, Conversation, InboundReceipt, Outbox, Report
+from lapor.store.models import (
+    Contact,
+    Conversation,
+    InboundReceipt,
+    Outbox,
+    Report,
+    ReportEvent,
+)
 from tests.bot.conftest import jpeg_bytes
 from tests.bot.test_whatsapp import HOOK, PUBLIC, twilio, twilio_api, wa_settings
 from tests.fakes.twilio_api import FakeTwilioAPI, InboundFactory, signed_form
@@ -55,6 +62,12 @@ WEIRD = st.one_of(
             "rate:99999999999999999999:1",
             "rate:2147483648:1",
             "rr:2147483648:x",
+            "add:2147483648",
+            "add:abc",
+            "add:1",
+            "add:1:2",
+            "w:1",
+            "f:1",
             "cat:" + "x" * 300,
             "x" * 5000,
         ]
@@ -196,3 +209,80 @@ def test_signed_whatsapp_webhooks_never_fail(rig: Rig, events, profile) -> None:
         stored = set(session.scalars(select(Report.ticket)))
     assert told <= stored, (told, stored)
     hypothesis.event(f"tickets told: {min(len(told), 1)}")
+
+
+def _number_of(rig: Rig, address: str, prefix: str) -> int:
+    with new_session(rig.runtime.engine) as session:
+        last = session.scalars(
+            select(Outbox.payload).where(Outbox.address == address).order_by(Outbox.id.desc())
+        ).first()
+    choices = [payload for _label, payload in (last or {}).get("choices", [])]
+    found = [n for n, payload in enumerate(choices, 1) if payload.startswith(prefix)]
+    return found[0] if found else 1
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    extra=st.tuples(
+        st.one_of(
+            st.tuples(st.just("text"), st.fixed_dictionaries({"Body": WEIRD})),
+            st.just(
+                (
+                    "media",
+                    {
+                        "NumMedia": "1",
+                        "MediaUrl0": "good",
+                        "MediaContentType0": "image/jpeg",
+                        "Body": "foto",
+                    },
+                )
+            ),
+        ),
+        st.lists(event(), max_size=3),
+    ).map(lambda pair: [pair[0], *pair[1]]),
+)
+def test_additions_through_whatsapp_never_fail(rig: Rig, extra) -> None:  # type: ignore[no-untyped-def]
+    """A report, "Laporan saya", "Tambah keterangan/foto", then anything: no 5xx, and every
+    addition stored is on the sender's own report, cut to fit."""
+    user = next(rig.users)
+    forms = InboundFactory(wa_id=f"62812{user:08d}", profile="Warga Fuzz")
+    address = forms.from_.removeprefix("whatsapp:")
+    # Earlier examples filed the same photo: "send anyway" when similar reports are offered.
+    picks = [("pick", {"want": "dup:new"}), ("pick", {"want": "confirm:"})]
+    mine = [("text", {"Body": "/laporansaya"}), ("pick", {"want": "add:"})]
+    flow = [
+        ("text", {"Body": "/lapor"}),
+        ("text", {"Body": "1"}),
+        ("media", {"NumMedia": "1", "MediaUrl0": "good", "MediaContentType0": "image/jpeg"}),
+        ("location", {"Latitude": "-6.1754", "Longitude": "106.8272"}),
+        ("text", {"Body": "lewati"}),
+    ]
+    for kind, fields in [*flow, *picks, *mine, *extra]:
+        if kind == "pick":
+            # The number of that choice in the list just shown, when it is there.
+            kind, fields = "text", {"Body": str(_number_of(rig, address, fields["want"]))}
+        if fields.get("MediaUrl0") == "good":
+            fields["MediaUrl0"] = rig.good_media
+        elif fields.get("MediaUrl0") == "missing":
+            fields["MediaUrl0"] = rig.missing_media
+        message_type = {"location": "location", "button": "button", "media": "image"}
+        form = forms._inbound(message_type.get(kind, "text"), fields.get("Body", ""), fields)
+        response = rig.post(form)
+        assert response.status_code < 500, (kind, fields, response.text[:300])
+    rig.client.portal.call(rig.runtime.dispatcher.drain)
+    with new_session(rig.runtime.engine) as session:
+        rows = session.execute(
+            select(ReportEvent.note, Contact.address)
+            .join(Report, Report.id == ReportEvent.report_id)
+            .join(Contact, Contact.id == Report.reporter_id)
+            .where(ReportEvent.kind == "addition", ReportEvent.actor == f"whatsapp:{address}")
+        ).all()
+    assert len(rows) <= len(extra)
+    for note, owner in rows:
+        assert owner == address, "an addition lands on the sender's own report only"
+        assert note is None or len(note) <= 1000
+    hypothesis.event(f"additions: {min(len(rows), 1)}")

@@ -46,10 +46,18 @@ def test_the_officers_note_is_stored_and_told_to_reporter_and_followers(
     with new_session(world.engine) as session:
         event = session.scalars(
             select(ReportEvent).where(
-                ReportEvent.report_id == report_id, ReportEvent.to_status == "resolved"
+                ReportEvent.report_id == report_id,
+                ReportEvent.to_status == "resolved",
+                ReportEvent.kind == "status",
+            )
+        ).one()
+        reply = session.scalars(
+            select(ReportEvent).where(
+                ReportEvent.report_id == report_id, ReportEvent.kind == "reply"
             )
         ).one()
     assert event.note == note
+    assert reply.note == note and reply.photo_id is not None, "the fix, as the public page shows it"
     for citizen in (siti, budi):
         told = to(out, citizen.address)[0].text
         assert (f"Catatan petugas: “{note}”" in told) is (note is not None), told

@@ -158,7 +158,7 @@ def test_the_whole_path_and_back(world: World) -> None:
     ticket = re.search(r"JKT-\d{4}-\d{5}", siti.said).group(0)  # type: ignore[union-attr]
     card = to(siti.last, ADMIN)
     assert len(card) == 1 and ticket in card[0].text and card[0].photo
-    assert [c.payload.split(":")[0] for c in card[0].choices] == ["v", "r", "c", "d", "b"]
+    assert [c.payload.split(":")[0] for c in card[0].choices] == ["v", "r", "c", "d", "b", "w"]
     assert siti.address not in card[0].text, "no phone or chat id on the card"
     report = world.report(ticket)
     assert report.kelurahan_code == "DEMO.01" and report.public is True
@@ -175,7 +175,7 @@ def test_the_whole_path_and_back(world: World) -> None:
     assert "user7100000001" in edit[0].text, "the card says who decided"
     group_card = to(out, GAMBIR_CHAT)[0]
     assert ticket in group_card.text and group_card.location is not None and group_card.photo
-    assert [c.payload.split(":")[0] for c in group_card.choices] == ["p", "s", "n"]
+    assert [c.payload.split(":")[0] for c in group_card.choices] == ["p", "s", "n", "w", "f"]
     assert "Siti" not in group_card.text and siti.address not in group_card.text
     told = [m.text for m in to(out, siti.address)]
     assert any("Terverifikasi" in t for t in told) and any("Diteruskan" in t for t in told)
@@ -444,7 +444,7 @@ def test_saran_is_acknowledged_not_forwarded(world: World) -> None:
     siti.text("Tambah bangku di taman")
     siti.choose("fb:send")
     card = to(siti.last, ADMIN)[0]
-    assert [c.payload.split(":")[0] for c in card.choices] == ["ack", "b"]
+    assert [c.payload.split(":")[0] for c in card.choices] == ["ack", "b", "w"]
     report_id = int(card.choices[0].payload.split(":")[1])
     out = world.press(ADMIN, VERIFIER, f"ack:{report_id}")
     assert "sudah dibaca" in to(out, siti.address)[0].text
@@ -524,4 +524,10 @@ def test_a_burst_for_one_group_is_combined_into_a_digest(world: World) -> None:
     assert "/buka" in digests[0].payload["text"]
     late = tickets[-1]
     out = world.say(GAMBIR_CHAT, OFFICER, f"/buka {late}")
-    assert late in out[0].text and [c.payload[0] for c in out[0].choices] == ["p", "s", "n"]
+    assert late in out[0].text and [c.payload[0] for c in out[0].choices] == [
+        "p",
+        "s",
+        "n",
+        "w",
+        "f",
+    ]

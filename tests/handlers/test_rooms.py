@@ -18,7 +18,7 @@ from tests.handlers.test_review import (
 @pytest.mark.parametrize(
     ("moves", "buttons", "status"),
     [
-        ([], ["v", "r", "c", "d", "b"], "Menunggu verifikasi"),
+        ([], ["v", "r", "c", "d", "b", "w"], "Menunggu verifikasi"),
         (["v", "s", "photo"], [], "Selesai"),
         (["r"], ["rr", "rr", "rr", "rr", "cancel"], None),  # a reason is being asked: unchanged
     ],
@@ -40,7 +40,7 @@ def test_buka_in_the_admin_chat_shows_any_card_with_the_buttons_that_still_apply
     if status is None:  # /buka while a reason is pending is a command, not the reason
         out = world.say(ADMIN, VERIFIER, f"/buka {ticket}")
         assert world.report(ticket).status == "submitted"
-        buttons = ["v", "r", "c", "d", "b"]
+        buttons = ["v", "r", "c", "d", "b", "w"]
         status = "Menunggu verifikasi"
     else:
         out = world.say(ADMIN, VERIFIER, f"/buka@lapor_bot {ticket.lower()}")

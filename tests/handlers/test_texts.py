@@ -23,6 +23,13 @@ from tests.helpers import Chat
         ("limit.day", {"count": "n"}, "sent 1 report today", "sent 30 reports today"),
         ("group.digest", {"count": "n", "lines": "-"}, "1 new report for", "30 new reports for"),
         ("photo.full", {"max": "n"}, "have 1 photo;", "have 30 photos;"),
+        ("group.reply_sent", {"ticket": "T", "count": "n"}, "to 1 citizen.", "to 30 citizens."),
+        (
+            "group.progress_sent",
+            {"ticket": "T", "count": "n"},
+            "went to 1 citizen.",
+            "went to 30 citizens.",
+        ),
         (
             "reminder.daily",
             {"name": "Rina", "done": "n", "minimum": 3, "n": "n", "waiting": 0},

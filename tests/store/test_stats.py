@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from lapor.routing import ensure_demo_registry
 from lapor.store import stats
 from lapor.store.db import new_session, transaction
-from lapor.store.lifecycle import ReportKind, ReportStatus
+from lapor.store.lifecycle import EventKind, ReportKind, ReportStatus
 from lapor.store.models import Contact, Report
 from lapor.store.reports import create_report, record_event, transition
 from tests.conftest import FakeClock
@@ -344,3 +344,23 @@ def test_window_is_whole_local_days() -> None:
     assert start == utc(26, 17) and end == utc(28, 17)
     with pytest.raises(ValueError):
         stats.day_window(NOW, WIB, 0)
+
+
+def test_replies_progress_photos_and_additions_leave_every_figure_unchanged(
+    engine: Engine, history: dict[str, int], clock: FakeClock
+) -> None:
+    """Only status changes are timed: a reply on a submitted report is no review decision,
+    one on a resolved report no resolution, and none of them answers a forwarding."""
+    with new_session(engine) as session:
+        before = (stats.overview(session, NOW, WIB, days=3), stats.league(session))
+    with transaction(engine) as session:
+        for name, kind in itertools.product(
+            ("r1", "r2", "r4", "r9", "r10", "r11"),
+            (EventKind.REPLY, EventKind.PROGRESS, EventKind.ADDITION),
+        ):
+            clock.now = NOW - timedelta(minutes=5)
+            report = session.get(Report, history[name])
+            record_event(session, report, now=clock(), actor="x", note="kabar", kind=kind)
+    with new_session(engine) as session:
+        after = (stats.overview(session, NOW, WIB, days=3), stats.league(session))
+    assert after == before

@@ -31,6 +31,7 @@ from telegram import (
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
+    ReplyParameters,
     Update,
 )
 from telegram.error import (
@@ -543,6 +544,12 @@ class TelegramSender:
                     self._pinned[message.key] = None
                     while len(self._pinned) > PINNED_MEMORY:
                         self._pinned.popitem(last=False)
+            # Threaded under the card it answers; sent anyway if that card was deleted.
+            reply = (
+                ReplyParameters(int(message.reply_to), allow_sending_without_reply=True)
+                if message.reply_to and message.reply_to.isdecimal()
+                else None
+            )
             if message.photo:
                 params: dict[str, Any] = {
                     "chat_id": chat_id,
@@ -550,10 +557,10 @@ class TelegramSender:
                 }
                 if message.text:
                     params["caption"] = message.text[:CAPTION_LIMIT]
-                sent = await self._call("sendPhoto", params, markup)
+                sent = await self._call("sendPhoto", params, markup, reply)
             else:
                 params = {"chat_id": chat_id, "text": message.text[:TEXT_LIMIT]}
-                sent = await self._call("sendMessage", params, markup)
+                sent = await self._call("sendMessage", params, markup, reply)
         except RetryAfter as exc:
             raise TransientError(str(exc), retry_after=_seconds(exc.retry_after)) from exc
         except ChatMigrated as exc:
@@ -572,12 +579,16 @@ class TelegramSender:
             self._pinned.pop(message.key, None)
         return str(sent["message_id"])
 
-    async def _call(self, method: str, params: dict[str, Any], markup: Any) -> dict[str, Any]:
+    async def _call(
+        self, method: str, params: dict[str, Any], markup: Any, reply: Any
+    ) -> dict[str, Any]:
         """One Bot API call whose answer stays a dict: only its message_id is read, and
         building PTB's `Message` from it was a tenth of a step's CPU (PTB's hint to use
         its `send_*` method instead is silenced for these two names, below)."""
         if markup is not None:
             params["reply_markup"] = markup
+        if reply is not None:
+            params["reply_parameters"] = reply
         result = await self.bot.do_api_request(method, api_kwargs=params)
         if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
             raise PermanentError(f"{method}: no message_id in Telegram's answer")
