@@ -189,6 +189,7 @@ class Core:
                 location=reply.location,
                 edit=reply.edit,
                 force_reply=reply.force_reply,
+                link=reply.link,
                 key=f"reply:{inbound.channel}:{inbound.address}:{inbound.message_id}:{i}",
                 meta=_meta(reply, language),
             )

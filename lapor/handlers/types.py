@@ -137,6 +137,9 @@ class Outbound:
     # Edit an earlier message (a verifier's card) instead of sending a new one.
     edit: str | None = None
     force_reply: bool = False
+    # A web page the message is about (label, URL): a button on Telegram, a line of text
+    # elsewhere. The report's public page, when PUBLIC_BASE_URL is set.
+    link: tuple[str, str] | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
@@ -154,6 +157,8 @@ class Outbound:
             payload["edit"] = self.edit
         if self.force_reply:
             payload["force_reply"] = True
+        if self.link:
+            payload["link"] = list(self.link)
         return payload
 
     @classmethod
@@ -161,6 +166,7 @@ class Outbound:
         cls, channel: str, address: str, payload: dict[str, Any], key: str = ""
     ) -> Outbound:
         loc = payload.get("location")
+        link = payload.get("link")
         return cls(
             channel=channel,
             address=address,
@@ -173,4 +179,5 @@ class Outbound:
             meta=payload.get("meta", {}),
             edit=payload.get("edit"),
             force_reply=bool(payload.get("force_reply", False)),
+            link=(str(link[0]), str(link[1])) if link else None,
         )

@@ -60,6 +60,25 @@ def shown(report: type[Report] | AliasedClass[Report] = Report) -> ColumnElement
     )
 
 
+def is_shown(report: Report) -> bool:
+    """`shown`, for a report already loaded (the same three conditions)."""
+    return (
+        report.kind == ReportKind.LAPORAN.value
+        and bool(report.public)
+        and report.status != ReportStatus.REJECTED.value
+    )
+
+
+PAGE_PATH = "/r/"
+
+
+def page_url(base: str | None, ticket: str) -> str | None:
+    """The public page of `ticket` under `base` (PUBLIC_BASE_URL), or None without one."""
+    if not base:
+        return None
+    return f"{base.rstrip('/')}{PAGE_PATH}{ticket}"
+
+
 def normal_ticket(ticket: str) -> str | None:
     """`ticket` as stored (upper case), or None when it cannot be one."""
     ticket = ticket.strip()

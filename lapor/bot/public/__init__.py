@@ -22,15 +22,6 @@ from starlette.routing import BaseRoute, Route
 
 from lapor.bot.settings import Settings
 
-PAGE_PATH = "/r/"
-
-
-def report_url(base: str | None, ticket: str) -> str | None:
-    """The public page of `ticket` under `base` (PUBLIC_BASE_URL), or None without one."""
-    if not base:
-        return None
-    return f"{base.rstrip('/')}{PAGE_PATH}{ticket}"
-
 
 def routes(settings: Settings, runtime: Any) -> list[BaseRoute]:
     from lapor.bot.public.app import Views
