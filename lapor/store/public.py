@@ -80,8 +80,8 @@ def page_url(base: str | None, ticket: str) -> str | None:
 
 
 def normal_ticket(ticket: str) -> str | None:
-    """`ticket` as stored (upper case), or None when it cannot be one."""
-    ticket = ticket.strip()
+    """`ticket` as stored (upper case), or None when it cannot be one (spaces included:
+    a page has one address)."""
     return ticket.upper() if TICKET.fullmatch(ticket) else None
 
 

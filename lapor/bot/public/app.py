@@ -301,7 +301,7 @@ class Views:
 def _category_choices(session: Session) -> dict[str, str]:
     """Every category slug with its name (disabled ones too: old reports carry them)."""
     rows = session.execute(select(Category.slug, Category.name_id).order_by(Category.position))
-    return dict(rows.tuples().all())
+    return {slug: name for slug, name in rows}
 
 
 def atom_feed(
