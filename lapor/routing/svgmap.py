@@ -502,9 +502,13 @@ def _attr(text: Any) -> str:
 # no tiles and nothing from another host (the public pages keep a strict CSP).
 
 MAX_ZOOM = 5
-CLUSTER_PX = 44.0  # the grid cell pins are gathered in: about a fingertip on a phone
+# The grid cell pins are gathered in: on a phone (the 800 px map shown 360 px wide) about a
+# fingertip, and few enough cells that a city-wide view stays a small page.
+CLUSTER_PX = 60.0
 PIN_RADIUS_PX = 7.0
-OUTLINE_SIMPLIFY_PX = 1.0  # coarser than the choropleth: outlines are only a background
+# Coarser than the choropleth, in whole pixels: outlines are only a background, and a
+# city-wide view of 267 of them must leave room in a page under 100 KB.
+OUTLINE_SIMPLIFY_PX = 1.5
 OUTLINE_FILL = "#f3f3f0"
 OUTLINE_STROKE = "#a8a8a0"
 PIN_OPEN = "#d7301f"
@@ -655,7 +659,8 @@ def render_pin_map(
         f"<title>{_text(title)}</title>",
         f'<rect width="{width}" height="{height}" fill="#dfe9f2"/>',
         _outlines(areas, view, frame),
-        '<g class="pins">',
+        f'<g class="pins" stroke="#ffffff" stroke-width="2" fill="{CLUSTER_FILL}" '
+        'text-anchor="middle" font-weight="bold">',
     ]
     for cluster in cluster_pins([p for p in pins if _inside(p, view)], frame):
         out.append(_cluster(cluster, view, zoom_href, crowded_href))
@@ -697,12 +702,26 @@ def _outlines(areas: Sequence[MapArea], view: View, frame: _Frame) -> str:
         )
         polygons = [p for p in shapely.get_parts(drawn) if isinstance(p, Polygon)]
         data = "".join(
-            _ring(np.asarray(p.exterior.coords)) for p in polygons if p.area >= MIN_PART_PX2
+            _whole_ring(np.asarray(p.exterior.coords)) for p in polygons if p.area >= MIN_PART_PX2
         )
         if data:
             parts.append(f'<path data-code="{_attr(area.code)}" d="{data}"/>')
     parts.append("</g>")
     return "".join(parts)
+
+
+def _whole_ring(coords: np.ndarray) -> str:
+    """ "Mx,y x,y ...Z" in whole pixels, repeated points dropped (an outline's precision)."""
+    points: list[str] = []
+    for x, y in np.rint(coords).astype(int).tolist():
+        point = f"{x},{y}"
+        if not points or point != points[-1]:
+            points.append(point)
+    if len(points) > 1 and points[0] == points[-1]:
+        points.pop()
+    if len(points) < 3:
+        return ""
+    return "M" + " ".join(points) + "Z"
 
 
 def _cluster(
@@ -718,8 +737,8 @@ def _cluster(
         state = "open" if pin.open else "resolved"
         return (
             f'<a href="{_attr(pin.href)}"><circle class="pin {state}" data-key="{_attr(pin.key)}" '
-            f'cx="{x}" cy="{y}" r="{_num(PIN_RADIUS_PX)}" fill="{colour}" stroke="#ffffff" '
-            f'stroke-width="2"><title>{_text(pin.title)}</title></circle></a>'
+            f'cx="{x}" cy="{y}" r="{_num(PIN_RADIUS_PX)}" fill="{colour}">'
+            f"<title>{_text(pin.title)}</title></circle></a>"
         )
     count = len(cluster.pins)
     radius = min(22.0, 11.0 + 3.0 * math.log10(count) * 2)
@@ -727,11 +746,12 @@ def _cluster(
         href = zoom_href(view.zoom + 1, cluster.lon, cluster.lat)
     else:
         href = crowded_href
+    # Stroke, fill and text settings sit on the enclosing group (`render_pin_map`): a
+    # city-wide view has a few hundred clusters, and each repeated attribute adds up.
     return (
         f'<a href="{_attr(href)}"><g class="cluster" data-count="{count}">'
-        f'<circle cx="{x}" cy="{y}" r="{_num(radius)}" fill="{CLUSTER_FILL}" '
-        f'fill-opacity="0.85" stroke="#ffffff" stroke-width="2"/>'
-        f'<text x="{x}" y="{_num(cluster.y + 4)}" text-anchor="middle" fill="#ffffff" '
-        f'font-weight="bold">{_count(count)}</text>'
+        f'<circle cx="{x}" cy="{y}" r="{_num(radius)}"/>'
+        f'<text x="{x}" y="{_num(cluster.y + 4)}" fill="#ffffff" stroke="none">'
+        f"{_count(count)}</text>"
         f"<title>{_count(count)} laporan</title></g></a>"
     )
