@@ -505,7 +505,9 @@ MAX_ZOOM = 5
 # The grid cell pins are gathered in: on a phone (the 800 px map shown 360 px wide) about a
 # fingertip, and few enough cells that a city-wide view stays a small page.
 CLUSTER_PX = 60.0
-PIN_RADIUS_PX = 7.0
+# Drawn 800 px wide, the map is shown about 340 px wide on a phone: a pin of 12 px is a
+# dot of 10 px there, enough to see and to tap.
+PIN_RADIUS_PX = 12.0
 # Coarser than the choropleth, in whole pixels: outlines are only a background, and a
 # city-wide view of 267 of them must leave room in a page under 100 KB.
 OUTLINE_SIMPLIFY_PX = 1.5
@@ -741,7 +743,7 @@ def _cluster(
             f"<title>{_text(pin.title)}</title></circle></a>"
         )
     count = len(cluster.pins)
-    radius = min(22.0, 11.0 + 3.0 * math.log10(count) * 2)
+    radius = min(26.0, 16.0 + 6.0 * math.log10(count))
     if zoom_href is not None and view.zoom < MAX_ZOOM:
         href = zoom_href(view.zoom + 1, cluster.lon, cluster.lat)
     else:
