@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import select, update
 
 from lapor.bot import formats
+from lapor.routing import import_registry, parse_registry
 from lapor.store import stats
 from lapor.store.db import new_session, transaction
 from lapor.store.lifecycle import ReportStatus
 from lapor.store.models import Kelurahan, Report
 from lapor.store.reports import transition
 from tests.public.conftest import NEVER, SHOWN_NOTE, Site
+from tests.routing import JAKARTA_GEOJSON, needs_data
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 # Every page (and feed) a visitor can open in this city, by label.
@@ -339,3 +341,17 @@ async def test_the_league_has_the_dashboards_figures(site: Site) -> None:
     # a (5) and i (4) are rated; a, i and the rahasia h are resolved: the league counts
     # every laporan (as the dashboard does), while only public ones have a page.
     assert gambir.average_rating == 4.5 and gambir.resolved == 3
+
+
+@needs_data(JAKARTA_GEOJSON)
+@pytest.mark.parametrize(
+    "target", ["/peta", "/peta?z=2&lat=-6.2&lon=106.82", "/peta?z=5", "/kelurahan"]
+)
+async def test_with_jakartas_267_kelurahan_pages_stay_under_100_kb(site: Site, target: str) -> None:
+    with transaction(site.runtime.engine) as session:
+        import_registry(session, parse_registry(JAKARTA_GEOJSON), site.clock())
+    response = await site.web.get(target)
+    assert response.status_code == 200
+    assert len(response.content) < PAGE_LIMIT, (target, len(response.content))
+    if target == "/kelurahan":
+        assert response.text.count("feed.atom") >= 267
