@@ -642,13 +642,15 @@ def render_pin_map(
     width: int = 800,
     title: str = "Peta laporan",
     crowded_href: str = "#daftar",
+    outlines: str | None = None,
 ) -> str:
     """An SVG of `view`: kelurahan outlines (clipped to the view), then the pins, clustered.
 
     A lone pin is a circle linking to its report (`pin.href`), red while open and green
     once resolved. Several pins in one cell are one circle with their count, linking to
     the next zoom level around them (`zoom_href(zoom, lon, lat)`); at the deepest level,
-    or without `zoom_href`, to `crowded_href` (the list under the map).
+    or without `zoom_href`, to `crowded_href` (the list under the map). `outlines` is
+    `render_outlines(areas, view, width)` made earlier (it depends on nothing else).
     """
     if width < 100:
         raise ValueError("width must be at least 100 pixels")
@@ -660,7 +662,7 @@ def render_pin_map(
         f'font-family="sans-serif" font-size="{FONT_PX}">',
         f"<title>{_text(title)}</title>",
         f'<rect width="{width}" height="{height}" fill="#dfe9f2"/>',
-        _outlines(areas, view, frame),
+        render_outlines(areas, view, width) if outlines is None else outlines,
         f'<g class="pins" stroke="#ffffff" stroke-width="2" fill="{CLUSTER_FILL}" '
         'text-anchor="middle" font-weight="bold">',
     ]
@@ -674,9 +676,11 @@ def _inside(pin: MapPin, view: View) -> bool:
     return view.lon_min <= pin.lon <= view.lon_max and view.lat_min <= pin.lat <= view.lat_max
 
 
-def _outlines(areas: Sequence[MapArea], view: View, frame: _Frame) -> str:
+def render_outlines(areas: Sequence[MapArea], view: View, width: int = 800) -> str:
     """Every kelurahan in the view as a plain outline: one path each, no tooltip or link
-    (the pins are what the page is about), clipped a little beyond the view."""
+    (the pins are what the page is about), clipped a little beyond the view. The part of
+    the pin map that depends only on the registry and the view, so it can be kept."""
+    frame = view_frame(view, width)
     margin_lon = (view.lon_max - view.lon_min) * 0.05
     margin_lat = (view.lat_max - view.lat_min) * 0.05
     box = (
@@ -689,20 +693,24 @@ def _outlines(areas: Sequence[MapArea], view: View, frame: _Frame) -> str:
         f'<g class="outlines" fill="{OUTLINE_FILL}" stroke="{OUTLINE_STROKE}" '
         'stroke-width="0.7" stroke-linejoin="round">'
     ]
-    for area in areas:
+    points = [a for a in areas if a.geometry.geom_type == "Point"]
+    for area in points:
         geometry = area.geometry
-        if geometry.geom_type == "Point":
-            if box[0] <= geometry.x <= box[2] and box[1] <= geometry.y <= box[3]:
-                x, y = frame.project(np.array([[geometry.x, geometry.y]]))[0].tolist()
-                parts.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="2.5"/>')
+        if box[0] <= geometry.x <= box[2] and box[1] <= geometry.y <= box[3]:
+            x, y = frame.project(np.array([[geometry.x, geometry.y]]))[0].tolist()
+            parts.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="2.5"/>')
+    bounded = [a for a in areas if a.geometry.geom_type != "Point"]
+    # One call each for all areas (shapely works on arrays): a loop of 267 calls cost
+    # three times as much as the drawing itself.
+    geometries = np.array([a.geometry for a in bounded], dtype=object)
+    clipped = shapely.clip_by_rect(geometries, *box)
+    drawn = shapely.simplify(
+        shapely.transform(clipped, frame.project), OUTLINE_SIMPLIFY_PX, preserve_topology=True
+    )
+    for area, geometry in zip(bounded, drawn.tolist(), strict=True):
+        if geometry is None or geometry.is_empty:
             continue
-        clipped = shapely.clip_by_rect(geometry, *box)
-        if clipped.is_empty:
-            continue
-        drawn = shapely.simplify(
-            shapely.transform(clipped, frame.project), OUTLINE_SIMPLIFY_PX, preserve_topology=True
-        )
-        polygons = [p for p in shapely.get_parts(drawn) if isinstance(p, Polygon)]
+        polygons = [p for p in shapely.get_parts(geometry) if isinstance(p, Polygon)]
         data = "".join(
             _whole_ring(np.asarray(p.exterior.coords)) for p in polygons if p.area >= MIN_PART_PX2
         )
