@@ -134,7 +134,9 @@ def seed_public_city(runtime: Runtime) -> PublicCity:
             note="Sudah dibersihkan, terima kasih Puspita (0812-3456-7890)",
         )
         session.execute(
-            update(Report).where(Report.id == i.id).values(rating=4, rating_comment="Cepat sekali")
+            update(Report)
+            .where(Report.id == i.id)
+            .values(rating=4, rating_comment="Cepat sekali", support_count=3)
         )
     return public
 

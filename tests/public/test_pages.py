@@ -53,7 +53,7 @@ async def test_a_public_report_has_a_page_with_its_story(site: Site) -> None:
         "Gambir (demo), Kec. Gambir (demo)",
         "Kelurahan Gambir (demo)",  # the agency holding it, until agencies exist
         'Nilai dari pelapor</dt><dd id="rating">5/5',
-        "0 warga ikut melapor",
+        "0 warga lain ikut mengikuti",
         "Catatan petugas: Sudah diangkut",
         f"/r/{a}/foto/1.jpg",
         f"/r/{a}/foto/2.jpg",
@@ -85,7 +85,7 @@ async def test_the_timeline_shows_changes_and_only_the_officers_public_note(site
     ]
     assert page.count("Catatan petugas") == 1
     assert f"Catatan petugas: {SHOWN_NOTE}" in page
-    assert "4/5" in page
+    assert "4/5" in page and "3 warga lain ikut mengikuti" in page
 
 
 async def test_a_duplicate_only_points_to_its_original(site: Site) -> None:
