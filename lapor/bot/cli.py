@@ -7,6 +7,7 @@ import getpass
 import logging
 import re
 import sys
+from pathlib import Path
 
 import typer
 from sqlalchemy import func, select
@@ -243,6 +244,72 @@ def categories_move(slug: str, position: int) -> None:
             category.position = index
             session.add(category)
     typer.echo(f"{slug} is now number {max(1, min(position, len(ordered)))}")
+
+
+@categories_app.command("train")
+def categories_train(
+    with_examples: bool = typer.Option(
+        True, "--with-examples/--city-only", help="Also learn from the examples lapor ships."
+    ),
+    output: Path = typer.Option(
+        None, "--output", help="Where to write the model (default CATEGORY_MODEL_PATH)."
+    ),
+) -> None:
+    """Retrain category suggestions on the city's verified reports: each report's final
+    category (after re-categorisation) is the label, its note the text."""
+    from lapor.routing import suggest
+    from lapor.store.reports import verified_notes
+
+    settings = _settings()
+    target = output or settings.category_model()
+    with transaction(_engine()) as session:
+        city = verified_notes(session)
+        slugs = [c.slug for c in session.scalars(select(Category).order_by(Category.position))]
+    shipped = suggest.shipped_examples() if with_examples else []
+    try:
+        result = suggest.retrain(city, shipped)
+    except ValueError:
+        typer.secho(
+            "no verified reports with a note yet, and --city-only: nothing to learn from",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    typer.echo(f"verified reports with a note: {len(city)}")
+    typer.echo(f"{'category':<22}{'city':>7}{'shipped':>9}")
+    for slug in sorted(set(slugs) | set(result.counts.documents), key=_order(slugs)):
+        typer.echo(f"{slug:<22}{result.city[slug]:>7}{result.shipped[slug]:>9}")
+    untaught = [slug for slug in slugs if slug not in result.counts.documents]
+    if untaught:
+        typer.echo(f"no examples, so never suggested: {', '.join(untaught)}")
+    if result.accuracy is None:
+        typer.echo(
+            f"held-out accuracy: not measured (fewer than {suggest.MIN_HELD_OUT} city "
+            "reports would be held out)"
+        )
+    else:
+        top1, top3 = result.accuracy
+        typer.echo(
+            f"held-out accuracy on {result.held_out} of the city's reports: "
+            f"top-1 {top1:.2f}, top-3 {top3:.2f}"
+        )
+        if result.shipped_accuracy is not None:
+            top1, top3 = result.shipped_accuracy
+            typer.echo(
+                f"  the shipped model on the same reports: top-1 {top1:.2f}, top-3 {top3:.2f}"
+            )
+    try:
+        suggest.save(result.counts, target)
+    except OSError as exc:
+        typer.secho(f"cannot write {target}: {exc.strerror or exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"model written to {target}; lapor suggests with it from now on")
+
+
+def _order(slugs: list[str]):  # type: ignore[no-untyped-def]
+    """Categories in the order citizens see them, then any others by name."""
+    position = {slug: i for i, slug in enumerate(slugs)}
+    return lambda slug: (position.get(slug, len(slugs)), slug)
 
 
 # -- kelurahan groups, verifiers, contacts ------------------------------------------------------

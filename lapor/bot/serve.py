@@ -93,6 +93,8 @@ async def serve(
         await sending
         if whatsapp_channel is not None:
             await whatsapp_channel.aclose()
+        if telegram_channel is not None:
+            await telegram_channel.aclose()
         runtime.dispose()
 
 

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     media_dir: Path = Path("media")
+    # The category model trained on the city's own verified reports (`lapor categories
+    # train`); read in preference to the shipped one when the file exists. Default:
+    # category-model.json in MEDIA_DIR.
+    category_model_path: Path | None = None
     timezone: str = "Asia/Jakarta"
     default_language: str = "id"
     ticket_prefix: str = Field(default="JKT", pattern=r"^[A-Z0-9]{2,6}$")
@@ -126,6 +130,7 @@ class Settings(BaseSettings):
         "public_base_url",
         "telegram_bot_username",
         "dashboard_secret_key",
+        "category_model_path",
         mode="before",
     )
     @classmethod
@@ -243,6 +248,10 @@ class Settings(BaseSettings):
     def quiet(self) -> tuple[time, time]:
         start, end = self.quiet_hours.split("-")
         return time.fromisoformat(start), time.fromisoformat(end)
+
+    def category_model(self) -> Path:
+        """Where `lapor categories train` writes the city's model and the bot reads it."""
+        return self.category_model_path or self.media_dir / "category-model.json"
 
     def whatsapp_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)

@@ -329,7 +329,12 @@ def _telegram_endpoint(settings: Settings, bot: Any, channel: Any):  # type: ign
             return PlainTextResponse("bad update", status_code=400)
         # Handled before answering: if storing fails, Telegram gets a 500 and redelivers;
         # the update_id receipt makes a redelivery that did get stored change nothing.
-        await channel.handle_update(update)
+        query = update.callback_query
+        await channel.handle_update(update, answered=query is not None)
+        if query is not None:
+            # Telegram takes one Bot API call as the answer to a webhook: the button
+            # press is answered without a request of our own.
+            return JSONResponse({"method": "answerCallbackQuery", "callback_query_id": query.id})
         return JSONResponse({"ok": True})
 
     return endpoint

@@ -85,6 +85,21 @@ TRANSITIONS: dict[ReportStatus | None, frozenset[ReportStatus]] = {
 }
 
 
+def _reachable(start: ReportStatus) -> frozenset[ReportStatus]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for target in TRANSITIONS[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return frozenset(seen)
+
+
+# Statuses only a report a verifier accepted can be in: its category is a verifier's word.
+PASSED_VERIFICATION = _reachable(ReportStatus.VERIFIED)
+
+
 class IllegalTransition(ValueError):
     def __init__(self, current: ReportStatus | None, target: ReportStatus) -> None:
         super().__init__(f"a report cannot move from {current} to {target}")

@@ -141,7 +141,8 @@ class PreparedPhoto:
     """
 
     data: bytes
-    """Re-encoded baseline JPEG, quality 85, longest side <= max_side."""
+    """A metadata-free JPEG, longest side <= max_side: the sent one with its metadata
+    segments cut out when that is all it needs, else re-encoded (baseline, quality 85)."""
     sha256: str
     """Hex SHA-256 of `data`: the content address in `MediaStore` and an exact-duplicate key."""
     dhash: str
@@ -180,9 +181,112 @@ def prepare_photo(
 
     im = _open_checked(raw, max_pixels)
     try:
-        return _prepare_opened(im, max_side=max_side)
+        return _kept_as_sent(im, raw, max_side=max_side) or _prepare_opened(im, max_side=max_side)
     finally:
         im.close()
+
+
+def _kept_as_sent(im: ImageFile.ImageFile, raw: bytes, *, max_side: int) -> PreparedPhoto | None:
+    """The sent JPEG itself, its metadata segments cut out, when nothing else needs changing.
+
+    What chat apps deliver is mostly this already: Telegram and WhatsApp re-encode a photo
+    to at most 1280-1600 px, upright, without EXIF. Decoding it fully and encoding it again
+    (~15 ms of a report's CPU) would only lose quality. So when it is a JPEG within
+    `max_side`, upright (no EXIF rotation), RGB or grey with no colour profile but an RGB
+    one, its segments are copied without APPn/COM metadata (EXIF, XMP, IPTC, thumbnails,
+    comments; only a JFIF header without thumbnail, an RGB ICC profile and Adobe's colour
+    flag are kept) and nothing after its end. The whole entropy-coded stream is decoded at
+    reduced scale, so a damaged file is refused here as in the full path, and its hash
+    comes from those pixels. Anything else (None) takes the full path.
+    """
+    if im.format != "JPEG" or max(im.size) > max_side or im.mode not in {"RGB", "L"}:
+        return None
+    exif = _safe_exif(im)
+    if _orientation_from_exif(exif) not in (0, 1):
+        return None
+    icc = im.info.get("icc_profile")
+    if icc is not None and not (im.mode == "RGB" and _is_rgb_icc(icc)):
+        return None
+    data = _without_metadata(raw, keep_icc=icc is not None)
+    if data is None:
+        return None
+    width, height = im.size
+    # dhash wants >= 32 samples per cell of its 9x8 grid: decode at the smallest scale
+    # (1/2, 1/4, 1/8) that still gives them.
+    im.draft(im.mode, (min(width, 9 * _DHASH_SAMPLES), min(height, 8 * _DHASH_SAMPLES)))
+    try:
+        im.load()
+    except _DECODE_ERRORS as exc:
+        raise BadImage("truncated", f"{type(exc).__name__}: {exc}") from exc
+    return PreparedPhoto(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        dhash=dhash(im),
+        width=width,
+        height=height,
+        source_format="JPEG",
+        gps=_gps_from_exif(exif),
+    )
+
+
+_APP0, _APP2, _APP14, _APP15, _COM = 0xE0, 0xE2, 0xEE, 0xEF, 0xFE
+_SOS, _EOI = 0xDA, 0xD9
+
+
+def _without_metadata(raw: bytes, *, keep_icc: bool) -> bytes | None:
+    """The JPEG's segments up to its EOI without metadata; None when it is not plain enough
+    to copy (an unexpected marker, a length past the end, no EOI)."""
+    if not raw.startswith(b"\xff\xd8"):
+        return None
+    out = [b"\xff\xd8"]
+    i, end = 2, len(raw)
+    while i < end:
+        if raw[i] != 0xFF:
+            return None
+        while i < end and raw[i] == 0xFF:  # fill bytes before a marker
+            i += 1
+        if i >= end:
+            return None
+        marker = raw[i]
+        i += 1
+        if marker == _EOI:
+            out.append(b"\xff\xd9")
+            return b"".join(out)
+        if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD8 or 0xF0 <= marker <= 0xFD:
+            return None  # stuffing, TEM, RSTn or SOI out of place, or JPEG extensions
+        if i + 2 > end:
+            return None
+        length = int.from_bytes(raw[i : i + 2], "big")
+        if length < 2 or i + length > end:
+            return None
+        body = raw[i + 2 : i + length]
+        if _APP0 <= marker <= _APP15 or marker == _COM:
+            keep = (
+                (marker == _APP0 and body.startswith(b"JFIF\x00") and body[12:14] == b"\x00\x00")
+                or (marker == _APP2 and keep_icc and body.startswith(b"ICC_PROFILE\x00"))
+                or (marker == _APP14 and body.startswith(b"Adobe"))
+            )
+        else:
+            keep = True
+        if keep:
+            out.append(bytes((0xFF, marker)) + raw[i : i + length])
+        i += length
+        if marker == _SOS:  # entropy-coded data, up to the next marker
+            j = i
+            while True:
+                j = raw.find(b"\xff", j)
+                if j < 0 or j + 1 >= end:
+                    return None
+                following = raw[j + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    j += 2  # a stuffed 0xFF, or a restart marker inside the scan
+                elif following == 0xFF:
+                    j += 1
+                else:
+                    break
+            out.append(raw[i:j])
+            i = j
+    return None
 
 
 def _open_checked(raw: bytes, max_pixels: int) -> ImageFile.ImageFile:
@@ -475,6 +579,7 @@ class MediaStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._resolved_root: Path | None = None
 
     def save(self, photo: PreparedPhoto) -> str:
         """Write the photo if not already present; return its relative path.
@@ -522,9 +627,11 @@ class MediaStore:
         if match is None or not match.group(3).startswith(match.group(1) + match.group(2)):
             raise ValueError(f"not a media store path: {relative!r}")
         candidate = self.root / relative
-        # Defence in depth against symlinks planted inside the store.
-        root = self.root.resolve()
-        if not candidate.resolve().is_relative_to(root):
+        # Defence in depth against symlinks planted inside the store. The root is resolved
+        # once (it is the operator's, and resolving costs a syscall per path component).
+        if self._resolved_root is None:
+            self._resolved_root = self.root.resolve()
+        if not candidate.resolve().is_relative_to(self._resolved_root):
             raise ValueError(f"media path escapes the store: {relative!r}")
         return candidate
 

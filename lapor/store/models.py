@@ -280,7 +280,8 @@ class InboundReceipt(SQLModel, table=True):
 
 
 class TicketCounter(SQLModel, table=True):
-    """The last ticket number handed out in a period (YYMM, WIB)."""
+    """The last ticket number handed out in a period (YYMM, WIB), on SQLite (PostgreSQL
+    takes them from a sequence per period: `lapor.store.tickets`)."""
 
     __tablename__ = "ticket_counter"
 

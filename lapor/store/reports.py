@@ -27,6 +27,7 @@ from sqlmodel import Session
 from lapor.store import photohash
 from lapor.store.lifecycle import (
     OPEN_STATUSES,
+    PASSED_VERIFICATION,
     TRANSITIONS,
     IllegalTransition,
     ReportKind,
@@ -420,3 +421,22 @@ def count_since(session: Session, contact_id: int, since: datetime) -> int:
         .select_from(Report)
         .where(Report.reporter_id == contact_id, Report.created_at >= since)
     ).scalar_one()
+
+
+def verified_notes(session: Session) -> list[tuple[str, str]]:
+    """(category slug, note) of every laporan a verifier accepted, oldest first: the city's
+    own labelled texts for the category model. The category is the report's final one,
+    after any re-categorisation, because that is the verifier's word on it; reports
+    without a note (the citizen skipped it) teach nothing and are left out."""
+    rows = session.execute(
+        select(Category.slug, Report.note)
+        .join(Category, Category.id == Report.category_id)
+        .where(
+            Report.kind == ReportKind.LAPORAN.value,
+            Report.status.in_([s.value for s in PASSED_VERIFICATION]),
+            Report.note.is_not(None),
+            func.length(func.trim(Report.note)) > 0,
+        )
+        .order_by(Report.id)
+    )
+    return [(slug, note) for slug, note in rows]

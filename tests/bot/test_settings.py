@@ -54,3 +54,23 @@ def test_malformed_or_missing_setting_is_named(overrides, named) -> None:  # typ
 def test_blank_values_mean_unset() -> None:
     settings = load_settings(_env_file=None, telegram_bot_token="", telegram_webhook_url=" ")
     assert settings.token() is None and settings.telegram_webhook_url is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, "media/category-model.json"),
+        ({"MEDIA_DIR": "/srv/lapor/media"}, "/srv/lapor/media/category-model.json"),
+        ({"CATEGORY_MODEL_PATH": ""}, "media/category-model.json"),
+        ({"CATEGORY_MODEL_PATH": "/srv/models/city.json"}, "/srv/models/city.json"),
+    ],
+)
+def test_the_category_model_lives_in_media_unless_set(  # type: ignore[no-untyped-def]
+    monkeypatch, tmp_path, environment, expected
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("MEDIA_DIR", "CATEGORY_MODEL_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert str(load_settings().category_model()) == expected

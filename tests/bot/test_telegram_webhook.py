@@ -290,12 +290,18 @@ async def test_forged_button_through_the_webhook_gets_a_polite_answer(
         for chat_id, user in ((None, None), (ADMIN, VERIFIER)):
             fake.reset()
             hook.rig.clock.advance(seconds=1)  # a person's pace: one message a second per chat
-            response = await hook.post(updates.callback(data, chat_id=chat_id, user=user))
+            update = updates.callback(data, chat_id=chat_id, user=user)
+            response = await hook.post(update)
             assert response.status_code == 200, data
             await hook.rig.dispatcher.drain()
             sent = fake.sent_messages()
             assert len(sent) == 1 and "Tombol itu" in sent[0]["text"], (data, chat_id, sent)
-            assert fake.calls_to("answerCallbackQuery"), "the button stops spinning"
+            # The button stops spinning: answered in the webhook's response, no request.
+            assert response.json() == {
+                "method": "answerCallbackQuery",
+                "callback_query_id": update["callback_query"]["id"],
+            }
+            assert fake.calls_to("answerCallbackQuery") == []
     assert hook.counts()["Report"] == 0 and hook.counts()["ReportEvent"] == 0
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageFile, features
 from PIL.TiffImagePlugin import IFDRational
 
@@ -595,3 +597,143 @@ def test_store_path_rejects_traversal_and_foreign_names(tmp_path: Path, relative
 def test_store_open_bytes_of_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         MediaStore(tmp_path).open_bytes("ab/cd/abcd" + "0" * 60 + ".jpg")
+
+
+# --- a chat app's JPEG kept as sent, its metadata cut out ---------------------------------
+
+
+def _markers(data: bytes) -> list[int]:
+    """The markers of a JPEG's segments, in order, up to its first scan."""
+    found, i = [], 2
+    while i < len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        found.append(marker)
+        if marker == 0xDA:
+            break
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return found
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes((0xFF, marker)) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def _with_segments(jpeg: bytes, *segments: bytes, tail: bytes = b"") -> bytes:
+    return jpeg[:2] + b"".join(segments) + jpeg[2:] + tail
+
+
+def _gps_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0xA431] = "SERIAL-1234567"  # BodySerialNumber
+    exif.get_ifd(0x8825).update(
+        {
+            1: "S",
+            2: (IFDRational(6), IFDRational(10), IFDRational(3144, 100)),
+            3: "E",
+            4: (IFDRational(106), IFDRational(49), IFDRational(3792, 100)),
+        }
+    )
+    return exif
+
+
+KEPT_CASES = [
+    ("baseline", {}),
+    ("progressive", {"progressive": True}),
+    ("restart markers", {"restart_marker_blocks": 4}),
+    ("grey", {"grey": True}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), KEPT_CASES, ids=[n for n, _ in KEPT_CASES])
+def test_a_plain_jpeg_is_kept_as_sent_without_its_metadata(name: str, params: dict) -> None:
+    params = dict(params)
+    im = scene(5, (960, 720))
+    if params.pop("grey", False):
+        im = im.convert("L")
+    original = encode(im, quality=88, exif=_gps_exif(), **params)
+    sent = _with_segments(
+        original,
+        _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>Jl. Rumah 5</x:xmpmeta>"),
+        _segment(0xED, b"Photoshop 3.0\x008BIM caption: rumah saya"),
+        _segment(0xFE, b"taken at home"),
+        tail=b"trailing bytes after the end: another file glued on",
+    )
+    photo = prepare_photo(sent)
+    # Lossless: the same pixels as the sent file, not a re-encoding of them.
+    assert np.array_equal(np.asarray(decode(photo.data)), np.asarray(decode(original)))
+    assert _markers(photo.data).count(0xE1) == 0 and 0xED not in _markers(photo.data)
+    assert 0xFE not in _markers(photo.data)
+    for secret in (b"SERIAL-1234567", b"PhoneMaker", b"Rumah", b"rumah", b"home", b"glued"):
+        assert secret not in photo.data, secret
+    assert photo.data.endswith(b"\xff\xd9") and photo.data.startswith(b"\xff\xd8")
+    assert photo.gps is not None and abs(photo.gps[0] - MONAS[0]) < 1e-3
+    assert photo.sha256 == hashlib.sha256(photo.data).hexdigest()
+    assert (photo.width, photo.height) == im.size
+    # The hash from the reduced-scale decode agrees with the full picture's.
+    assert hamming(photo.dhash, dhash(decode(original))) <= 3
+
+
+def test_a_jfif_thumbnail_and_a_non_rgb_profile_are_not_kept() -> None:
+    original = encode(scene(6), quality=90)
+    # A JFIF header carrying a 1x1 thumbnail (it could show what a crop removed).
+    jfif = b"JFIF\x00\x01\x02\x00\x00\x01\x00\x01\x01\x01" + b"\x10\x20\x30"
+    photo = prepare_photo(_with_segments(original[:2] + original[20:], _segment(0xE0, jfif)))
+    assert b"\x10\x20\x30" not in photo.data[:64]
+    grey = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    cmyk_like = grey[:16] + b"CMYK" + grey[20:]
+    photo = prepare_photo(encode(scene(6), quality=90, icc_profile=cmyk_like))
+    assert photo.data.find(b"ICC_PROFILE") < 0
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("rotated by EXIF", lambda: encode(scene(7, (640, 480)), exif=_rotated())),
+        ("larger than the stored size", lambda: encode(scene(7, (MAX_SIDE + 200, 900)))),
+        ("CMYK", lambda: encode(scene(7).convert("CMYK"))),
+    ],
+)
+def test_photos_that_need_changing_are_encoded_again(name: str, make) -> None:  # type: ignore[no-untyped-def]
+    raw = make()
+    photo = prepare_photo(raw)
+    assert _markers(photo.data)[:1] == [0xE0] and b"Adobe" not in photo.data[:200]
+    assert max(photo.width, photo.height) <= MAX_SIDE
+    if name == "rotated by EXIF":
+        assert (photo.width, photo.height) == (480, 640)
+
+
+def _rotated() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return exif
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9, 0.999])
+def test_a_cut_off_jpeg_is_refused_on_the_kept_path_too(cut: float) -> None:
+    raw = encode(scene(8, (800, 600)), quality=90)
+    with pytest.raises(BadImage) as caught:
+        prepare_photo(raw[: int(len(raw) * cut)])
+    assert caught.value.reason == "truncated"
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_damaged_jpeg_is_a_bad_image_or_a_clean_one(data: st.DataObject) -> None:
+    """Flipped bytes anywhere: refused as a BadImage, or stored as a JPEG that decodes and
+    carries none of the sender's metadata."""
+    raw = bytearray(_FUZZ_BASE)
+    for _ in range(data.draw(st.integers(1, 6))):
+        where = data.draw(st.integers(0, len(raw) - 1))
+        raw[where] = data.draw(st.integers(0, 255))
+    try:
+        photo = prepare_photo(bytes(raw))
+    except BadImage:
+        return
+    decode(photo.data)
+    assert b"SERIAL-1234567" not in photo.data and b"taken at home" not in photo.data
+
+
+_FUZZ_BASE = _with_segments(
+    encode(scene(9, (320, 240)), quality=80, exif=_gps_exif()), _segment(0xFE, b"taken at home")
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -53,19 +54,21 @@ async def handled_before(runtime: Any, channel: str, key: str) -> bool:
     return await runtime.run_db(read)
 
 
-async def read_capped(response: httpx.Response, max_bytes: int = MAX_BYTES) -> bytes:
-    """The body of a streamed response, abandoned as soon as it passes `max_bytes`.
+async def read_capped(
+    declared: str, chunks: AsyncIterator[bytes], max_bytes: int = MAX_BYTES
+) -> bytes:
+    """A streamed body (`chunks`, with its Content-Length header `declared`), abandoned as
+    soon as it passes `max_bytes`.
 
     A declared size (Content-Length, Telegram's file_size) may be missing or smaller than
     the file: only counting the bytes as they arrive keeps a large file out of memory.
     """
-    declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise BadImage("too_large", f"{declared} bytes")
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
+    parts, size = [], 0
+    async for chunk in chunks:
         size += len(chunk)
         if size > max_bytes:
             raise BadImage("too_large", f"over {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)

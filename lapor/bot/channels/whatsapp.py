@@ -339,7 +339,7 @@ async def _read_photo(response: httpx.Response) -> bytes:
     content_type = response.headers.get("content-type", "").lower()
     if not content_type.startswith("image/"):
         raise BadImage("format", f"content type {content_type!r}")
-    return await read_capped(response)
+    return await read_capped(response.headers.get("content-length", ""), response.aiter_bytes())
 
 
 def _int(value: str | None) -> int:
