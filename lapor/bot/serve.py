@@ -69,10 +69,12 @@ async def serve(
             if application is not None:
                 await stack.enter_async_context(application)
                 await _start_telegram(settings, application, webhook, web_only, stack)
-            # The web app serves webhooks, and the dashboard and Open311 for the embedded
-            # default too, so one `lapor run` is a whole installation.
+            # The web app serves webhooks, and the dashboard, Open311 and the public pages
+            # for the embedded default too, so one `lapor run` is a whole installation.
+            # With PUBLIC_BASE_URL set citizens get links to their reports' pages: serve them.
             dashboard = bool(settings.dashboard_secret())
-            if webhook or whatsapp_channel is not None or web_only or dashboard:
+            public = bool(settings.public_base_url)
+            if webhook or whatsapp_channel is not None or web_only or dashboard or public:
                 telegram = (application.bot, telegram_channel) if webhook and application else None
                 app = create_app(
                     settings, telegram=telegram, whatsapp=whatsapp_channel, runtime=runtime

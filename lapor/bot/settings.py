@@ -280,6 +280,7 @@ class Settings(BaseSettings):
             reports_per_hour=self.reports_per_hour,
             reports_per_day=self.reports_per_day,
             quota=self.quota_rules(),
+            public_base_url=self.public_base_url,
         )
 
 

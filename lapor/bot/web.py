@@ -1,4 +1,5 @@
-"""The web app: webhooks (Telegram, WhatsApp), the dashboard, Open311, health and metrics."""
+"""The web app: webhooks (Telegram, WhatsApp), the dashboard, Open311, the public pages,
+health and metrics."""
 
 from __future__ import annotations
 
@@ -39,11 +40,12 @@ def create_app(
     the database and the outbox, and /metrics reports them."""
     routes: list[BaseRoute] = [Route("/healthz", _health(runtime), methods=["GET"])]
     if runtime is not None:
-        from lapor.bot import dashboard, open311
+        from lapor.bot import dashboard, open311, public
 
         routes.append(Route("/metrics", _metrics(runtime), methods=["GET"]))
         routes += open311.routes(settings, runtime)
         routes += dashboard.routes(settings, runtime)
+        routes += public.routes(settings, runtime)
     if telegram is not None:
         from lapor.bot.channels.telegram import webhook_path
 

@@ -20,6 +20,7 @@ from lapor.handlers.context import (
     Turn,
     category_name,
     joined,
+    page_link,
 )
 from lapor.handlers.payloads import (
     MENU_PAYLOADS,
@@ -616,6 +617,7 @@ def on_confirm(ctx: Ctx, event: Event, data: dict[str, Any]) -> Turn:
     done = Reply(
         ctx.t("report.done", ticket=report.ticket),
         (Choice(ctx.t("menu.mine"), "menu:mine"), Choice(ctx.t("menu.back"), "menu:home")),
+        link=page_link(ctx.config, report, ctx.lang),
     )
     return Turn(Step.IDLE, {}, [done], created=[report.id])
 

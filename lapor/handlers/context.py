@@ -18,7 +18,8 @@ from lapor.handlers.texts import t
 from lapor.handlers.types import Choice, GeoPoint, Inbound
 from lapor.incentives.quota import QuotaRules
 from lapor.store.chats import ContactInfo
-from lapor.store.models import Category, Head
+from lapor.store.models import Category, Head, Report
+from lapor.store.public import is_shown, page_url
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class CoreConfig:
     similar_days: int = 30
     similar_photo_bits: int = 10
     quota: QuotaRules = field(default_factory=QuotaRules)
+    # Where the public pages are served (PUBLIC_BASE_URL): citizens get their report's link.
+    public_base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Reply:
     reply_to: str | None = None
     # This message is the card of that report: once sent, its message id is remembered.
     card_of: int | None = None
+    # A web page the message is about: (label, URL).
+    link: tuple[str, str] | None = None
 
 
 @dataclass
@@ -125,6 +130,16 @@ class Ctx:
 
     def t(self, key: str, **values: object) -> str:
         return t(self.lang, key, **values)
+
+
+def page_link(config: CoreConfig, report: Report, lang: str) -> tuple[str, str] | None:
+    """The report's public page as a (label, URL) link, for the citizens told about it; None
+    without PUBLIC_BASE_URL, and for a report the public may not see (rahasia, rejected,
+    saran, apresiasi), whose page would only say "not found"."""
+    url = page_url(config.public_base_url, report.ticket)
+    if url is None or not is_shown(report):
+        return None
+    return (t(lang, "public.link"), url)
 
 
 def active_categories(session: Session) -> list[Category]:

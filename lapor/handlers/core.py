@@ -192,6 +192,7 @@ class Core:
                 edit=reply.edit,
                 force_reply=reply.force_reply,
                 reply_to=reply.reply_to,
+                link=reply.link,
                 key=f"reply:{inbound.channel}:{inbound.address}:{inbound.message_id}:{i}",
                 meta=_meta(reply, language),
             )

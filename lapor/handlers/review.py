@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from lapor.handlers import payloads
-from lapor.handlers.context import SHOWN, Ctx, Reply, category_name, shown_value
+from lapor.handlers.context import SHOWN, Ctx, Reply, category_name, page_link, shown_value
 from lapor.handlers.payloads import ADMIN_ACTIONS, GROUP_ACTIONS, Action, Staff
 from lapor.handlers.rooms import Rooms
 from lapor.handlers.texts import t
@@ -134,6 +134,7 @@ def tell_audience(
                 language=lang,
                 contact_id=contact.id,
                 template=("status_update", (report.ticket, status_label(report.status, lang))),
+                link=page_link(ctx.config, report, lang),
             )
         )
     return replies

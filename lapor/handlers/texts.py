@@ -305,6 +305,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "on{reason}. If this is a mistake, contact your local kelurahan office.",
     ),
     # -- status updates to citizens --------------------------------------------------------
+    "public.link": ("Lihat laporan di web", "See the report on the web"),
     "status.update": ("Kabar laporan {ticket}: {status}.", "Update on report {ticket}: {status}."),
     "status.forwarded": (
         "Laporan diteruskan ke Kelurahan {kelurahan}.",

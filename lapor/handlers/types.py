@@ -139,6 +139,9 @@ class Outbound:
     force_reply: bool = False
     # The platform message this one answers (Telegram: a report's card in a group).
     reply_to: str | None = None
+    # A web page the message is about (label, URL): a button on Telegram, a line of text
+    # elsewhere. The report's public page, when PUBLIC_BASE_URL is set.
+    link: tuple[str, str] | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"text": self.text}
@@ -158,6 +161,8 @@ class Outbound:
             payload["force_reply"] = True
         if self.reply_to:
             payload["reply_to"] = self.reply_to
+        if self.link:
+            payload["link"] = list(self.link)
         return payload
 
     @classmethod
@@ -165,6 +170,7 @@ class Outbound:
         cls, channel: str, address: str, payload: dict[str, Any], key: str = ""
     ) -> Outbound:
         loc = payload.get("location")
+        link = payload.get("link")
         return cls(
             channel=channel,
             address=address,
@@ -178,4 +184,5 @@ class Outbound:
             edit=payload.get("edit"),
             force_reply=bool(payload.get("force_reply", False)),
             reply_to=payload.get("reply_to"),
+            link=(str(link[0]), str(link[1])) if link else None,
         )

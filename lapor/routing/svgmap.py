@@ -492,3 +492,276 @@ def _text(text: Any) -> str:
 
 def _attr(text: Any) -> str:
     return _text(text).replace('"', "&quot;")
+
+
+# --------------------------------------------------------------------------- pins
+#
+# The public map: the kelurahan outlines as a quiet background and the reports as pins,
+# clustered on a grid per zoom level, drawn on the server like the choropleth. Zooming and
+# panning are links that change the view's query parameters, so the page needs no script,
+# no tiles and nothing from another host (the public pages keep a strict CSP).
+
+MAX_ZOOM = 5
+# The grid cell pins are gathered in: on a phone (the 800 px map shown 360 px wide) about a
+# fingertip, and few enough cells that a city-wide view stays a small page.
+CLUSTER_PX = 60.0
+# Drawn 800 px wide, the map is shown about 340 px wide on a phone: a pin of 12 px is a
+# dot of 10 px there, enough to see and to tap.
+PIN_RADIUS_PX = 12.0
+# Coarser than the choropleth, in whole pixels: outlines are only a background, and a
+# city-wide view of 267 of them must leave room in a page under 100 KB.
+OUTLINE_SIMPLIFY_PX = 1.5
+OUTLINE_FILL = "#f3f3f0"
+OUTLINE_STROKE = "#a8a8a0"
+PIN_OPEN = "#d7301f"
+PIN_RESOLVED = "#238b45"
+CLUSTER_FILL = "#3a5a98"
+
+
+@dataclass(frozen=True)
+class MapPin:
+    """One report on the map: where it is, its tooltip, its page, open or resolved."""
+
+    key: str
+    lon: float
+    lat: float
+    title: str
+    href: str
+    open: bool = True
+
+
+@dataclass(frozen=True)
+class View:
+    """The part of the city shown: its bounds, its zoom level and its centre (lon/lat)."""
+
+    lon_min: float
+    lat_min: float
+    lon_max: float
+    lat_max: float
+    zoom: int
+    lon: float
+    lat: float
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (self.lon_min, self.lat_min, self.lon_max, self.lat_max)
+
+    def shifted(self, east: float, north: float) -> tuple[float, float]:
+        """The centre moved by `east`/`north` view widths/heights (for the pan links)."""
+        return (
+            self.lon + east * (self.lon_max - self.lon_min),
+            self.lat + north * (self.lat_max - self.lat_min),
+        )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Pins that fall in one grid cell at this zoom: drawn as one circle with their count."""
+
+    x: float
+    y: float
+    lon: float
+    lat: float
+    pins: tuple[MapPin, ...]
+
+
+def full_extent(areas: Sequence[MapArea]) -> tuple[float, float, float, float]:
+    """(lon_min, lat_min, lon_max, lat_max) of the areas worth a map at zoom 0: the mainland
+    (far-off islands would shrink it to a quarter, as in the choropleth), padded to at
+    least `MIN_EXTENT_DEG`."""
+    main, _ = _split_inset(areas)
+    if main:
+        lon_min, lat_min, lon_max, lat_max = shapely.total_bounds(
+            [a.geometry for a in main]
+        ).tolist()
+    else:
+        lon_min, lat_min, lon_max, lat_max = 106.827, -6.175, 106.827, -6.175
+    pad_lat = max(0.0, MIN_EXTENT_DEG - (lat_max - lat_min)) / 2.0
+    pad_lon = max(0.0, MIN_EXTENT_DEG - (lon_max - lon_min)) / 2.0
+    return (lon_min - pad_lon, lat_min - pad_lat, lon_max + pad_lon, lat_max + pad_lat)
+
+
+def pin_view(
+    extent: tuple[float, float, float, float],
+    zoom: int = 0,
+    centre: tuple[float, float] | None = None,
+) -> View:
+    """The view at `zoom` (0 = the whole extent, each level halves it) around `centre`
+    (lon, lat), moved back inside the extent when it would leave it; out-of-range zooms
+    are brought to the nearest level."""
+    zoom = min(max(zoom, 0), MAX_ZOOM)
+    lon_min, lat_min, lon_max, lat_max = extent
+    span_lon = (lon_max - lon_min) / 2**zoom
+    span_lat = (lat_max - lat_min) / 2**zoom
+    lon, lat = centre or ((lon_min + lon_max) / 2.0, (lat_min + lat_max) / 2.0)
+    lon = min(max(lon, lon_min + span_lon / 2.0), lon_max - span_lon / 2.0)
+    lat = min(max(lat, lat_min + span_lat / 2.0), lat_max - span_lat / 2.0)
+    return View(
+        lon - span_lon / 2.0,
+        lat - span_lat / 2.0,
+        lon + span_lon / 2.0,
+        lat + span_lat / 2.0,
+        zoom,
+        lon,
+        lat,
+    )
+
+
+def view_frame(view: View, width: int) -> _Frame:
+    """Pixels for `view`, `width` wide, equirectangular about its middle latitude."""
+    kx = math.cos(math.radians((view.lat_min + view.lat_max) / 2.0))
+    scale = width / ((view.lon_max - view.lon_min) * kx)
+    height = (view.lat_max - view.lat_min) * scale
+    return _Frame(view.lon_min, view.lat_max, kx, scale, 0.0, 0.0, float(width), height)
+
+
+def cluster_pins(pins: Sequence[MapPin], frame: _Frame, cell: float = CLUSTER_PX) -> list[Cluster]:
+    """Pins gathered per grid cell of `cell` pixels, each cluster at its pins' mean; in the
+    order of each cell's first pin (so the newest report's cell comes first)."""
+    if not pins:
+        return []
+    coords = np.array([(p.lon, p.lat) for p in pins], dtype=float)
+    xy = frame.project(coords)
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, (x, y) in enumerate(xy.tolist()):
+        cells.setdefault((math.floor(x / cell), math.floor(y / cell)), []).append(i)
+    clusters = []
+    for members in cells.values():
+        x, y = xy[members].mean(axis=0).tolist()
+        lon, lat = coords[members].mean(axis=0).tolist()
+        clusters.append(Cluster(x, y, lon, lat, tuple(pins[i] for i in members)))
+    return clusters
+
+
+def render_pin_map(
+    areas: Sequence[MapArea],
+    pins: Sequence[MapPin],
+    view: View,
+    *,
+    zoom_href: Callable[[int, float, float], str] | None = None,
+    width: int = 800,
+    title: str = "Peta laporan",
+    crowded_href: str = "#daftar",
+    outlines: str | None = None,
+) -> str:
+    """An SVG of `view`: kelurahan outlines (clipped to the view), then the pins, clustered.
+
+    A lone pin is a circle linking to its report (`pin.href`), red while open and green
+    once resolved. Several pins in one cell are one circle with their count, linking to
+    the next zoom level around them (`zoom_href(zoom, lon, lat)`); at the deepest level,
+    or without `zoom_href`, to `crowded_href` (the list under the map). `outlines` is
+    `render_outlines(areas, view, width)` made earlier (it depends on nothing else).
+    """
+    if width < 100:
+        raise ValueError("width must be at least 100 pixels")
+    frame = view_frame(view, width)
+    height = math.ceil(frame.height)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" '
+        f'font-family="sans-serif" font-size="{FONT_PX}">',
+        f"<title>{_text(title)}</title>",
+        f'<rect width="{width}" height="{height}" fill="#dfe9f2"/>',
+        render_outlines(areas, view, width) if outlines is None else outlines,
+        f'<g class="pins" stroke="#ffffff" stroke-width="2" fill="{CLUSTER_FILL}" '
+        'text-anchor="middle" font-weight="bold">',
+    ]
+    for cluster in cluster_pins([p for p in pins if _inside(p, view)], frame):
+        out.append(_cluster(cluster, view, zoom_href, crowded_href))
+    out += ["</g>", "</svg>"]
+    return "".join(out)
+
+
+def _inside(pin: MapPin, view: View) -> bool:
+    return view.lon_min <= pin.lon <= view.lon_max and view.lat_min <= pin.lat <= view.lat_max
+
+
+def render_outlines(areas: Sequence[MapArea], view: View, width: int = 800) -> str:
+    """Every kelurahan in the view as a plain outline: one path each, no tooltip or link
+    (the pins are what the page is about), clipped a little beyond the view. The part of
+    the pin map that depends only on the registry and the view, so it can be kept."""
+    frame = view_frame(view, width)
+    margin_lon = (view.lon_max - view.lon_min) * 0.05
+    margin_lat = (view.lat_max - view.lat_min) * 0.05
+    box = (
+        view.lon_min - margin_lon,
+        view.lat_min - margin_lat,
+        view.lon_max + margin_lon,
+        view.lat_max + margin_lat,
+    )
+    parts = [
+        f'<g class="outlines" fill="{OUTLINE_FILL}" stroke="{OUTLINE_STROKE}" '
+        'stroke-width="0.7" stroke-linejoin="round">'
+    ]
+    points = [a for a in areas if a.geometry.geom_type == "Point"]
+    for area in points:
+        geometry = area.geometry
+        if box[0] <= geometry.x <= box[2] and box[1] <= geometry.y <= box[3]:
+            x, y = frame.project(np.array([[geometry.x, geometry.y]]))[0].tolist()
+            parts.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="2.5"/>')
+    bounded = [a for a in areas if a.geometry.geom_type != "Point"]
+    # One call each for all areas (shapely works on arrays): a loop of 267 calls cost
+    # three times as much as the drawing itself.
+    geometries = np.array([a.geometry for a in bounded], dtype=object)
+    clipped = shapely.clip_by_rect(geometries, *box)
+    drawn = shapely.simplify(
+        shapely.transform(clipped, frame.project), OUTLINE_SIMPLIFY_PX, preserve_topology=True
+    )
+    for area, geometry in zip(bounded, drawn.tolist(), strict=True):
+        if geometry is None or geometry.is_empty:
+            continue
+        polygons = [p for p in shapely.get_parts(geometry) if isinstance(p, Polygon)]
+        data = "".join(
+            _whole_ring(np.asarray(p.exterior.coords)) for p in polygons if p.area >= MIN_PART_PX2
+        )
+        if data:
+            parts.append(f'<path data-code="{_attr(area.code)}" d="{data}"/>')
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _whole_ring(coords: np.ndarray) -> str:
+    """ "Mx,y x,y ...Z" in whole pixels, repeated points dropped (an outline's precision)."""
+    points: list[str] = []
+    for x, y in np.rint(coords).astype(int).tolist():
+        point = f"{x},{y}"
+        if not points or point != points[-1]:
+            points.append(point)
+    if len(points) > 1 and points[0] == points[-1]:
+        points.pop()
+    if len(points) < 3:
+        return ""
+    return "M" + " ".join(points) + "Z"
+
+
+def _cluster(
+    cluster: Cluster,
+    view: View,
+    zoom_href: Callable[[int, float, float], str] | None,
+    crowded_href: str,
+) -> str:
+    x, y = _num(cluster.x), _num(cluster.y)
+    if len(cluster.pins) == 1:
+        pin = cluster.pins[0]
+        colour = PIN_OPEN if pin.open else PIN_RESOLVED
+        state = "open" if pin.open else "resolved"
+        return (
+            f'<a href="{_attr(pin.href)}"><circle class="pin {state}" data-key="{_attr(pin.key)}" '
+            f'cx="{x}" cy="{y}" r="{_num(PIN_RADIUS_PX)}" fill="{colour}">'
+            f"<title>{_text(pin.title)}</title></circle></a>"
+        )
+    count = len(cluster.pins)
+    radius = min(26.0, 16.0 + 6.0 * math.log10(count))
+    if zoom_href is not None and view.zoom < MAX_ZOOM:
+        href = zoom_href(view.zoom + 1, cluster.lon, cluster.lat)
+    else:
+        href = crowded_href
+    # Stroke, fill and text settings sit on the enclosing group (`render_pin_map`): a
+    # city-wide view has a few hundred clusters, and each repeated attribute adds up.
+    return (
+        f'<a href="{_attr(href)}"><g class="cluster" data-count="{count}">'
+        f'<circle cx="{x}" cy="{y}" r="{_num(radius)}"/>'
+        f'<text x="{x}" y="{_num(cluster.y + 4)}" fill="#ffffff" stroke="none">'
+        f"{_count(count)}</text>"
+        f"<title>{_count(count)} laporan</title></g></a>"
+    )

@@ -1,6 +1,7 @@
 """Open311 GeoReport v2: API keys, the API's reporters, and the reports it may show.
 
-What the API shows is decided here, once: a laporan whose reporter chose to make it public.
+What the API shows is decided by `store.public.shown`, the one rule for every public
+surface: a laporan whose reporter chose to make it public.
 Saran, apresiasi, rahasia (non-public) and rejected reports never leave this module, not
 even by ticket, and nothing that names a person (contact name, phone, address) is selected.
 A duplicate is shown only as a pointer to its original: its ticket, service, dates and
@@ -18,13 +19,12 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.util import AliasedClass
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from lapor.store.chats import ContactInfo, touch_contact
 from lapor.store.codes import hash_code
-from lapor.store.lifecycle import OPEN_STATUSES, ReportKind, ReportStatus
+from lapor.store.lifecycle import OPEN_STATUSES, ReportStatus
 from lapor.store.models import (
     ApiKey,
     Category,
@@ -34,6 +34,7 @@ from lapor.store.models import (
     Report,
     ReportPhoto,
 )
+from lapor.store.public import shown
 
 CHANNEL = "open311"
 # The API's reporters have no chat: status changes must never be queued for them.
@@ -209,15 +210,6 @@ class RequestQuery:
     limit: int = 1000
 
 
-def _shown(report: type[Report] | AliasedClass[Report] = Report) -> ColumnElement[bool]:
-    """The reports the API may show at all: public laporan that were not rejected."""
-    return and_(
-        report.kind == ReportKind.LAPORAN.value,
-        report.public.is_(True),
-        report.status != ReportStatus.REJECTED.value,
-    )
-
-
 def _public() -> Select:
     original = aliased(Report)
     has_photo = exists().where(ReportPhoto.report_id == Report.id)
@@ -240,8 +232,8 @@ def _public() -> Select:
         .outerjoin(Category, Category.id == Report.category_id)
         .outerjoin(Kelurahan, Kelurahan.code == Report.kelurahan_code)
         # A duplicate names its original only when the API shows the original too.
-        .outerjoin(original, and_(original.id == Report.duplicate_of_id, _shown(original)))
-        .where(_shown())
+        .outerjoin(original, and_(original.id == Report.duplicate_of_id, shown(original)))
+        .where(shown())
     )
 
 
@@ -294,7 +286,7 @@ def public_request(session: Session, ticket: str) -> PublicRequest | None:
 
 def ticket_for_token(session: Session, token: str) -> str | None:
     return session.execute(
-        select(Report.ticket).where(Report.open311_token == token, _shown())
+        select(Report.ticket).where(Report.open311_token == token, shown())
     ).scalar()
 
 
@@ -306,7 +298,7 @@ def public_photo_path(session: Session, ticket: str) -> str | None:
         .join(Report, Report.id == ReportPhoto.report_id)
         .where(
             Report.ticket == ticket.strip().upper(),
-            _shown(),
+            shown(),
             Report.status != ReportStatus.DUPLICATE.value,
         )
         .order_by(ReportPhoto.position)

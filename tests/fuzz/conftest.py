@@ -1,6 +1,6 @@
 """What every fuzz test shares: logging exactly as a `lapor` process sets it up, checked for
 phone numbers after the test, and the fixtures of the surfaces' own tests (the dashboard's
-signed-in rig, the loopback Bot API and the Telegram webhook rig)."""
+signed-in rig, the public pages' site, the loopback Bot API and the Telegram webhook rig)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from lapor.bot.logs import configure
 from tests.bot.conftest import fake, fake_api
 from tests.bot.test_telegram_webhook import hook
 from tests.dashboard.conftest import rig, signed_in
+from tests.public.conftest import site
 
-__all__ = ["fake", "fake_api", "hook", "log_lines", "rig", "signed_in"]
+__all__ = ["fake", "fake_api", "hook", "log_lines", "rig", "signed_in", "site"]
 
 # Any Indonesian phone number, with or without its plus (WaId is "6281...", From is
 # "whatsapp:+6281...") or in the local form (0812...).

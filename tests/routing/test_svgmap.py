@@ -13,13 +13,20 @@ from sqlalchemy.engine import Engine
 
 from lapor.routing import DEMO_REGISTRY, import_registry, parse_registry
 from lapor.routing.svgmap import (
+    MAX_ZOOM,
     PALETTE,
     ZERO_COLOUR,
     MapArea,
+    MapPin,
     class_breaks,
     class_colours,
+    cluster_pins,
+    full_extent,
     load_areas,
+    pin_view,
     render_map,
+    render_pin_map,
+    view_frame,
 )
 from lapor.store.db import new_session, transaction
 from lapor.store.models import Kelurahan
@@ -335,3 +342,89 @@ def test_jakarta_stays_under_budget_when_drawn_large(jakarta: list[MapArea]) -> 
     small = render_map(jakarta, _counts(jakarta), width=400)
     large = render_map(jakarta, _counts(jakarta), width=1600)
     assert len(small) < len(large) < BUDGET
+
+
+# --------------------------------------------------------------------------- pins
+
+EXTENT = (106.80, -6.20, 106.84, -6.16)
+
+
+def _pin(key: str, lon: float, lat: float, open_: bool = True) -> MapPin:
+    return MapPin(key, lon, lat, f"{key} <&>", f"/r/{key}", open_)
+
+
+def test_a_view_halves_per_zoom_level_and_stays_inside_the_city() -> None:
+    whole = pin_view(EXTENT, 0, (0.0, 0.0))  # zoom 0 shows everything, wherever asked
+    assert whole.bounds == pytest.approx(EXTENT)
+    two = pin_view(EXTENT, 2, (106.83, -6.19))
+    assert two.lon_max - two.lon_min == pytest.approx(0.01)
+    assert (two.lon, two.lat) == pytest.approx((106.83, -6.19))
+    corner = pin_view(EXTENT, 1, (200.0, 80.0))  # far outside: moved back in
+    assert corner.lon_max == pytest.approx(EXTENT[2]) and corner.lat_max == pytest.approx(EXTENT[3])
+    assert pin_view(EXTENT, 99).zoom == MAX_ZOOM and pin_view(EXTENT, -3).zoom == 0
+
+
+def test_pins_cluster_per_grid_cell_by_zoom() -> None:
+    view = pin_view(EXTENT)
+    frame = view_frame(view, 800)
+
+    def at(x: float, y: float, key: str) -> MapPin:
+        """A pin at pixel (x, y) of the city-wide view."""
+        return _pin(key, frame.lon0 + x / (frame.kx * frame.scale), frame.lat1 - y / frame.scale)
+
+    # Three pins inside one 60-px cell, one in another cell.
+    pins = [at(90, 90, "A"), at(100, 95, "B"), at(115, 110, "C"), at(400, 400, "D")]
+    clusters = cluster_pins(pins, frame)
+    assert [[p.key for p in c.pins] for c in clusters] == [["A", "B", "C"], ["D"]]
+    assert (clusters[0].x, clusters[0].y) == pytest.approx((101.667, 98.333), abs=1e-3)
+    # Three levels further in (eight times larger) around them, each is a pin of its own.
+    deep = pin_view(EXTENT, 3, (clusters[0].lon, clusters[0].lat))
+    inside = [p for p in pins if deep.lon_min <= p.lon <= deep.lon_max]
+    assert [len(c.pins) for c in cluster_pins(inside, view_frame(deep, 800))] == [1, 1, 1]
+
+
+def test_the_pin_map_links_pins_to_pages_and_clusters_to_the_next_zoom() -> None:
+    areas = [MapArea("K1", "Satu", box(106.80, -6.20, 106.82, -6.16))]
+    pins = [
+        _pin("A", 106.8200, -6.1800),
+        _pin("B", 106.8201, -6.1801),
+        _pin("R", 106.8390, -6.1610, open_=False),
+        _pin("OUT", 107.5, -6.5),  # outside the view: not drawn
+    ]
+    asked: list[tuple[int, float, float]] = []
+
+    def zoom_href(zoom: int, lon: float, lat: float) -> str:
+        asked.append((zoom, lon, lat))
+        return f"/peta?z={zoom}&lat={lat:.4f}"
+
+    svg = render_pin_map(areas, pins, pin_view(EXTENT), zoom_href=zoom_href)
+    root = _parse(svg)
+    links = [a.get("href") for a in root.iter(f"{SVG}a")]
+    assert links[1:] == ["/r/R"] and (links[0] or "").startswith("/peta?z=1&lat=-6.18")
+    assert asked == [(1, pytest.approx(106.82005), pytest.approx(-6.18005))]
+    resolved = [c for c in root.iter(f"{SVG}circle") if c.get("class") == "pin resolved"]
+    assert [c.findtext(f"{SVG}title") for c in resolved] == ["R <&>"]
+    assert [g.get("data-count") for g in root.iter(f"{SVG}g") if g.get("class") == "cluster"] == [
+        "2"
+    ]
+    assert "OUT" not in svg and "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+    outline = [p for p in root.iter(f"{SVG}path") if p.get("data-code") == "K1"]
+    assert len(outline) == 1
+    # At the deepest zoom a cluster links to the list under the map instead.
+    deep = render_pin_map(areas, pins[:2], pin_view(EXTENT, MAX_ZOOM, (106.82, -6.18)))
+    assert 'href="#daftar"' in deep or 'class="pin open"' in deep
+
+
+@needs_data(JAKARTA_GEOJSON)
+def test_a_city_wide_pin_map_of_jakarta_stays_small(jakarta: list[MapArea]) -> None:
+    extent = full_extent(jakarta)
+    step = 0.002
+    pins = [
+        _pin(f"T{i}", extent[0] + (i * step) % (extent[2] - extent[0]), extent[1] + i * 1e-5)
+        for i in range(10_000)
+    ]
+    for zoom in (0, 2, MAX_ZOOM):
+        svg = render_pin_map(jakarta, pins, pin_view(extent, zoom), zoom_href=lambda *_: "/peta")
+        _parse(svg)
+        # A public page must stay under 100 KB: the map takes at most 85 of them.
+        assert len(svg.encode()) < 85_000, (zoom, len(svg))

@@ -65,6 +65,8 @@ def render(message: Outbound, room: str = "") -> str:
     ]
     for number, choice in enumerate(message.choices, start=1):
         lines.append(f"       {number:>2}. {choice.label}")
+    if message.link:
+        lines.append(f"       [{message.link[0]}: {message.link[1]}]")
     if message.photo:
         lines.append(f"       [foto / photo: {message.photo}]")
     if message.location:

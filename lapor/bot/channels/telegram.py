@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import math
@@ -493,8 +494,11 @@ def render_markup(message: Outbound, language: str = "id") -> Any:
         rows = [[KeyboardButton(t(language, "location.button"), request_location=True)]]
         rows += [[KeyboardButton(choice.label)] for choice in message.choices]
         return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+    link = []
+    if message.link is not None and _button_link(message):
+        link = [[InlineKeyboardButton(message.link[0], url=message.link[1])]]
     if not message.choices:
-        return None
+        return InlineKeyboardMarkup(link) if link else None
     buttons = []
     for choice in message.choices:
         if len(choice.payload.encode()) > CALLBACK_DATA_LIMIT:
@@ -503,7 +507,28 @@ def render_markup(message: Outbound, language: str = "id") -> Any:
     # Long lists (the categories) in two columns, so they fit on a phone screen.
     width = 2 if len(buttons) > 6 else 1
     rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
-    return InlineKeyboardMarkup(rows)
+    return InlineKeyboardMarkup(rows + link)
+
+
+def _button_link(message: Outbound) -> bool:
+    """Whether the message's link can be a URL button. Telegram refuses buttons to hosts it
+    cannot reach (localhost, bare addresses: "Wrong HTTP URL"), which would lose the whole
+    message; such a link, and one beside a reply keyboard, goes in the text instead."""
+    if message.link is None or message.ask_location or message.force_reply:
+        return False
+    host = urlsplit(message.link[1]).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host and message.link[1].startswith("https://")
+    return False
+
+
+def message_text(message: Outbound) -> str:
+    """The text as sent: with the link's URL when it is not a button."""
+    if message.link is None or _button_link(message):
+        return message.text
+    return f"{message.text}\n\n{message.link[0]}: {message.link[1]}"
 
 
 # TelegramSender._call asks for sendMessage/sendPhoto by name on purpose.
@@ -555,11 +580,12 @@ class TelegramSender:
                     "chat_id": chat_id,
                     "photo": InputFile(self.media.open_bytes(message.photo)),
                 }
-                if message.text:
-                    params["caption"] = message.text[:CAPTION_LIMIT]
+                text = message_text(message)
+                if text:
+                    params["caption"] = text[:CAPTION_LIMIT]
                 sent = await self._call("sendPhoto", params, markup, reply)
             else:
-                params = {"chat_id": chat_id, "text": message.text[:TEXT_LIMIT]}
+                params = {"chat_id": chat_id, "text": message_text(message)[:TEXT_LIMIT]}
                 sent = await self._call("sendMessage", params, markup, reply)
         except RetryAfter as exc:
             raise TransientError(str(exc), retry_after=_seconds(exc.retry_after)) from exc

@@ -120,6 +120,9 @@ def render_text(message: Outbound) -> str:
     """Choices as a numbered list (users answer with the number or the word)."""
     language = "en" if message.meta.get("language") == "en" else "id"
     parts = [message.text]
+    if message.link:
+        # WhatsApp turns a URL in the text into a link; it has no URL buttons here.
+        parts.append(f"{message.link[0]}: {message.link[1]}")
     if message.choices:
         parts.append("\n".join(f"{n}. {c.label}" for n, c in enumerate(message.choices, 1)))
         parts.append(t(language, "wa.reply_number"))

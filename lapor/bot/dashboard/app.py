@@ -63,13 +63,18 @@ from lapor.bot.dashboard.security import (
     csrf_token,
     safe_next,
 )
+from lapor.bot.formats import decimal as _decimal
+from lapor.bot.formats import hours as _hours
+from lapor.bot.formats import number as _number
+from lapor.bot.formats import percent as _percent
+from lapor.bot.formats import status_label as _status_label
 from lapor.bot.settings import Settings
-from lapor.handlers.texts import day_text, month_name, thousands
+from lapor.handlers.texts import day_text, month_name
 from lapor.incentives import quota
 from lapor.routing.svgmap import MapArea, load_areas, render_map
 from lapor.store import staff_sessions, stats
 from lapor.store.db import new_session, transaction
-from lapor.store.lifecycle import STATUSES, ReportStatus
+from lapor.store.lifecycle import STATUSES
 
 T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
@@ -80,38 +85,6 @@ RTRW_PAGE = 100
 # League periods: "" is all time; the others count laporan submitted in the last N WIB days.
 PERIODS = {"": "Sepanjang waktu", "30": "30 hari terakhir", "90": "90 hari", "365": "1 tahun"}
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-# -- formatting (Indonesian conventions: 1.234 and 3,5) ----------------------------------------
-
-
-def _number(value: int | None) -> str:
-    return "–" if value is None else thousands(value)
-
-
-def _decimal(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}".replace(".", ",")
-
-
-def _hours(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value >= 48:
-        return f"{_decimal(value / 24)} hari"
-    return f"{_decimal(value)} jam"
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{round(value * 100)}%"
-
-
-def _status_label(status: str | None) -> str:
-    if status is None:
-        return "–"
-    try:
-        return STATUSES[ReportStatus(status)].label_id
-    except ValueError:
-        return status
 
 
 def _environment(zone: ZoneInfo) -> jinja2.Environment:
