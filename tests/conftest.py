@@ -9,6 +9,7 @@ them). Tests that change the schema itself are noticed and get a fresh upgrade.
 
 from __future__ import annotations
 
+import functools
 import graphlib
 import os
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lapor.store.db import make_engine
@@ -47,8 +48,42 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@functools.cache
 def postgres_url() -> str | None:
-    return os.environ.get(POSTGRES_ENV) or None
+    """The PostgreSQL database of this test process, made if it is missing.
+
+    pytest-xdist runs the tests in several worker processes, and each empties and upgrades
+    its database as it likes: worker `gw1` gets `<name>_gw1` beside the database the URL
+    names (created from the server's maintenance database `postgres`). A run without
+    workers uses the database the URL names.
+    """
+    url = os.environ.get(POSTGRES_ENV) or None
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    own = parsed.set(database=f"{parsed.database}_{worker}")
+    _create_database(parsed.set(database="postgres"), own.database or "")
+    return own.render_as_string(hide_password=False)
+
+
+def _create_database(maintenance: URL, name: str) -> None:
+    engine = make_engine(
+        maintenance.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if found.first() is None:
+                conn.execute(text(f"CREATE DATABASE {_quoted(name)}"))
+            # A test database need not survive a crash of the server: a commit that does not
+            # wait for its WAL to reach the disk is a few milliseconds sooner, and the tests
+            # commit tens of thousands of times.
+            conn.execute(text(f"ALTER DATABASE {_quoted(name)} SET synchronous_commit = off"))
+    finally:
+        engine.dispose()
 
 
 def reset_postgres(url: str) -> None:
