@@ -29,6 +29,11 @@ from lapor.store.migrate import upgrade
 
 POSTGRES_ENV = "LAPOR_TEST_POSTGRES_URL"
 
+# Tests that start several processes of their own and wait for them with timeouts: with
+# `--dist loadgroup` (as `./dev test` runs the suite) they run one after another on one
+# worker instead of beside each other, so that two of them never compete for the cores.
+own_processes = pytest.mark.xdist_group("own-processes")
+
 
 class FakeClock:
     """An injected clock: tests move time instead of sleeping."""
