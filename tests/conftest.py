@@ -9,6 +9,7 @@ them). Tests that change the schema itself are noticed and get a fresh upgrade.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import graphlib
 import os
@@ -33,6 +34,50 @@ POSTGRES_ENV = "LAPOR_TEST_POSTGRES_URL"
 # `--dist loadgroup` (as `./dev test` runs the suite) they run one after another on one
 # worker instead of beside each other, so that two of them never compete for the cores.
 own_processes = pytest.mark.xdist_group("own-processes")
+# A test that must have the machine to itself (the crash test: its workers are SIGKILLed and
+# must come back and drain within timeouts): the other workers wait until it is done.
+alone = pytest.mark.alone
+
+
+@pytest.fixture(autouse=True)
+def _alone_when_marked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Let a test marked `alone` run while no other worker of this run is inside a test.
+
+    Every test holds a shared lock on a file of this run; an `alone` test takes it
+    exclusively. A second lock in front (a turnstile) stops the other workers from starting
+    new tests while the `alone` one waits for those already running to end.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        yield
+        return
+    # Each worker's temporary folder lies in one folder of the run, which pytest cleans up.
+    base = tmp_path_factory.getbasetemp().parent / f"lapor-tests-{run}"
+    exclusive = request.node.get_closest_marker("alone") is not None
+    turnstile = _locked(f"{base}.turnstile", fcntl.LOCK_EX)
+    try:
+        held = _locked(f"{base}.lock", fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    finally:
+        if not exclusive:
+            os.close(turnstile)
+    try:
+        yield
+    finally:
+        os.close(held)
+        if exclusive:
+            os.close(turnstile)
+
+
+def _locked(path: str, mode: int) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class FakeClock:
