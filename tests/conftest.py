@@ -9,6 +9,8 @@ them). Tests that change the schema itself are noticed and get a fresh upgrade.
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import graphlib
 import os
 import shutil
@@ -20,13 +22,62 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lapor.store.db import make_engine
 from lapor.store.migrate import upgrade
 
 POSTGRES_ENV = "LAPOR_TEST_POSTGRES_URL"
+
+# Tests that start several processes of their own and wait for them with timeouts: with
+# `--dist loadgroup` (as `./dev test` runs the suite) they run one after another on one
+# worker instead of beside each other, so that two of them never compete for the cores.
+own_processes = pytest.mark.xdist_group("own-processes")
+# A test that must have the machine to itself (the crash test: its workers are SIGKILLed and
+# must come back and drain within timeouts): the other workers wait until it is done.
+alone = pytest.mark.alone
+
+
+@pytest.fixture(autouse=True)
+def _alone_when_marked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Let a test marked `alone` run while no other worker of this run is inside a test.
+
+    Every test holds a shared lock on a file of this run; an `alone` test takes it
+    exclusively. A second lock in front (a turnstile) stops the other workers from starting
+    new tests while the `alone` one waits for those already running to end.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        yield
+        return
+    # Each worker's temporary folder lies in one folder of the run, which pytest cleans up.
+    base = tmp_path_factory.getbasetemp().parent / f"lapor-tests-{run}"
+    exclusive = request.node.get_closest_marker("alone") is not None
+    turnstile = _locked(f"{base}.turnstile", fcntl.LOCK_EX)
+    try:
+        held = _locked(f"{base}.lock", fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    finally:
+        if not exclusive:
+            os.close(turnstile)
+    try:
+        yield
+    finally:
+        os.close(held)
+        if exclusive:
+            os.close(turnstile)
+
+
+def _locked(path: str, mode: int) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class FakeClock:
@@ -47,8 +98,42 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@functools.cache
 def postgres_url() -> str | None:
-    return os.environ.get(POSTGRES_ENV) or None
+    """The PostgreSQL database of this test process, made if it is missing.
+
+    pytest-xdist runs the tests in several worker processes, and each empties and upgrades
+    its database as it likes: worker `gw1` gets `<name>_gw1` beside the database the URL
+    names (created from the server's maintenance database `postgres`). A run without
+    workers uses the database the URL names.
+    """
+    url = os.environ.get(POSTGRES_ENV) or None
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    own = parsed.set(database=f"{parsed.database}_{worker}")
+    _create_database(parsed.set(database="postgres"), own.database or "")
+    return own.render_as_string(hide_password=False)
+
+
+def _create_database(maintenance: URL, name: str) -> None:
+    engine = make_engine(
+        maintenance.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if found.first() is None:
+                conn.execute(text(f"CREATE DATABASE {_quoted(name)}"))
+            # A test database need not survive a crash of the server: a commit that does not
+            # wait for its WAL to reach the disk is a few milliseconds sooner, and the tests
+            # commit tens of thousands of times.
+            conn.execute(text(f"ALTER DATABASE {_quoted(name)} SET synchronous_commit = off"))
+    finally:
+        engine.dispose()
 
 
 def reset_postgres(url: str) -> None:

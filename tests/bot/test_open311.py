@@ -51,6 +51,12 @@ from lapor.store.reports import create_report, first_photo, transition
 from tests.conftest import FakeClock
 from tests.fakes.loopback import LoopbackServer
 
+# Every request of this module goes through one client. `httpx.get()` builds a client per
+# call, and with it a TLS context that reads the whole CA bundle (20-50 ms here, more than
+# most of these requests take) though they all stay on plain loopback HTTP. Without
+# keep-alive each request still has a connection of its own, as `httpx.get()` gives it.
+http = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
+
 ADMIN = "-1001234567890"
 VERIFIER = 4242
 JURISDICTION = "jakarta.go.id"
@@ -305,21 +311,21 @@ def test_services_are_the_active_categories(base: str, engine: Engine, fmt: str)
 
 
 def test_unknown_service_definition_is_a_spec_error(base: str) -> None:
-    response = httpx.get(f"{base}/services/tidak-ada.json")
+    response = http.get(f"{base}/services/tidak-ada.json")
     assert response.status_code == 404
     assert response.json() == [{"code": 404, "description": "unknown service_code: 'tidak-ada'"}]
-    as_xml = httpx.get(f"{base}/services/tidak-ada.xml")
+    as_xml = http.get(f"{base}/services/tidak-ada.xml")
     assert as_xml.status_code == 404
     assert xml_errors(as_xml) == [("404", "unknown service_code: 'tidak-ada'")]
 
 
 def test_discovery_names_this_endpoint(base: str) -> None:
-    document = httpx.get(f"{base}/discovery.json").json()
+    document = http.get(f"{base}/discovery.json").json()
     endpoint = document["endpoints"][0]
     assert endpoint["url"] == base
     assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
     assert set(endpoint["formats"]) == {"application/json", "text/xml"}
-    root = ET.fromstring(httpx.get(f"{base}/discovery.xml").content)
+    root = ET.fromstring(http.get(f"{base}/discovery.xml").content)
     assert root.tag == "discovery"
     assert [f.text for f in root.iter("format")] == endpoint["formats"]
     assert root.findtext("endpoints/endpoint/url") == base
@@ -402,18 +408,18 @@ def test_filters_return_exactly_the_right_tickets(
     ],
 )
 def test_bad_filters_are_400(base: str, params: dict[str, str], says: str) -> None:
-    response = httpx.get(f"{base}/requests.json", params=params)
+    response = http.get(f"{base}/requests.json", params=params)
     assert response.status_code == 400
     [error] = response.json()
     assert error["code"] == 400 and says in error["description"]
-    as_xml = httpx.get(f"{base}/requests.xml", params=params)
+    as_xml = http.get(f"{base}/requests.xml", params=params)
     assert as_xml.status_code == 400
     [(code, description)] = xml_errors(as_xml)
     assert code == "400" and says in description
 
 
 def test_a_parameter_given_twice_is_400(base: str) -> None:
-    response = httpx.get(f"{base}/requests.json?status=open&status=closed")
+    response = http.get(f"{base}/requests.json?status=open&status=closed")
     assert response.status_code == 400
     assert response.json() == [{"code": 400, "description": "status is given more than once"}]
 
@@ -431,7 +437,7 @@ def test_a_parameter_given_twice_is_400(base: str) -> None:
     ],
 )
 def test_bad_path_segments_are_400(base: str, seeded: Seeded, path: str, says: str) -> None:
-    response = httpx.get(f"{base}/{path}")
+    response = http.get(f"{base}/{path}")
     assert response.status_code == 400, response.text
     if path.endswith(".json"):
         [error] = response.json()
@@ -443,7 +449,7 @@ def test_bad_path_segments_are_400(base: str, seeded: Seeded, path: str, says: s
 
 @pytest.mark.parametrize("ticket", ["JKT-2611-00001%00", "%0B", "J" * 25, "a%20b"])
 def test_media_of_a_malformed_ticket_is_not_found(base: str, seeded: Seeded, ticket: str) -> None:
-    assert httpx.get(f"{base}/media/{ticket}.jpg").status_code == 404
+    assert http.get(f"{base}/media/{ticket}.jpg").status_code == 404
 
 
 def test_one_request_shows_its_status_place_and_photo(
@@ -463,7 +469,7 @@ def test_one_request_shows_its_status_place_and_photo(
     assert a["updated_datetime"].endswith("+07:00")
     assert "expected_datetime" not in a and "zipcode" not in a
     assert a["media_url"] == f"{base}/media/{t['a']}.jpg"
-    served = httpx.get(a["media_url"])
+    served = http.get(a["media_url"])
     assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
     with new_session(engine) as session:
         report = session.scalars(select(Report).where(Report.ticket == t["a"])).one()
@@ -485,8 +491,8 @@ def test_a_duplicate_only_points_to_its_original(
     base: str, seeded: Seeded, engine: Engine, runtime: Runtime, clock: FakeClock
 ) -> None:
     t = seeded
-    as_json = httpx.get(f"{base}/requests/{t['d']}.json").json()[0]
-    root = ET.fromstring(httpx.get(f"{base}/requests/{t['d']}.xml").content)
+    as_json = http.get(f"{base}/requests/{t['d']}.json").json()[0]
+    root = ET.fromstring(http.get(f"{base}/requests/{t['d']}.xml").content)
     element = root.find("request")
     assert element is not None
     as_xml = {child.tag: child.text for child in element}
@@ -494,10 +500,10 @@ def test_a_duplicate_only_points_to_its_original(
         assert (shown["status"], shown["service_code"]) == ("closed", "banjir")
         assert shown["status_notes"] == f"Duplikat: duplikat dari {t['b']}"
         assert {field for field, value in shown.items() if value} == DUPLICATE_SHOWS
-    listed = httpx.get(f"{base}/requests.json", params={"service_request_id": t["d"]}).json()
+    listed = http.get(f"{base}/requests.json", params={"service_request_id": t["d"]}).json()
     assert listed == [as_json]
-    assert "catatan banjir" not in httpx.get(f"{base}/requests.json?status=closed").text
-    assert httpx.get(f"{base}/media/{t['d']}.jpg").status_code == 404
+    assert "catatan banjir" not in http.get(f"{base}/requests.json?status=closed").text
+    assert http.get(f"{base}/media/{t['d']}.jpg").status_code == 404
     # A duplicate of a report the API does not show (rejected, rahasia) does not name it.
     photo = runtime.accept_photo_sync(jpeg((40, 40, 180)))
     with transaction(engine) as session:
@@ -510,7 +516,7 @@ def test_a_duplicate_only_points_to_its_original(
             _move(session, copy, clock(), ReportStatus.DUPLICATE, duplicate_of_id=original_id)
             t[f"copy-of-{original}"] = copy.ticket
     for original in ("x", "hidden"):
-        shown = httpx.get(f"{base}/requests/{t[f'copy-of-{original}']}.json")
+        shown = http.get(f"{base}/requests/{t[f'copy-of-{original}']}.json")
         assert shown.json()[0]["status_notes"] == "Duplikat"
         assert t[original] not in shown.text
 
@@ -519,13 +525,13 @@ def test_rejected_rahasia_saran_and_apresiasi_never_appear(base: str, seeded: Se
     for name in ("x", "hidden", "saran", "thanks"):
         ticket = seeded[name]
         for fmt in ("json", "xml"):
-            assert httpx.get(f"{base}/requests/{ticket}.{fmt}").status_code == 404
-        assert httpx.get(f"{base}/media/{ticket}.jpg").status_code == 404
-        listed = httpx.get(f"{base}/requests.json", params={"service_request_id": ticket})
+            assert http.get(f"{base}/requests/{ticket}.{fmt}").status_code == 404
+        assert http.get(f"{base}/media/{ticket}.jpg").status_code == 404
+        listed = http.get(f"{base}/requests.json", params={"service_request_id": ticket})
         assert listed.json() == []
-    assert httpx.get(f"{base}/media/{seeded['a']}.jpg").status_code == 200
+    assert http.get(f"{base}/media/{seeded['a']}.jpg").status_code == 200
     everything = [
-        httpx.get(f"{base}/requests.{fmt}", params=params).text
+        http.get(f"{base}/requests.{fmt}", params=params).text
         for fmt in ("json", "xml")
         for params in ({}, {"start_date": "2026-07-01T00:00:00Z"}, {"status": "closed"})
     ]
@@ -570,12 +576,12 @@ def test_a_note_with_control_characters_is_still_well_formed_xml(
             {"note": note, "label": "Halte\x0bMonas", "t": ticket},
         )
     for path in ("requests.xml", f"requests/{ticket}.xml"):
-        response = httpx.get(f"{base}/{path}")
+        response = http.get(f"{base}/{path}")
         assert response.status_code == 200
         root = ET.fromstring(response.content)
         assert root.findtext("request/description") == "Sampah menumpuk"
         assert root.findtext("request/address") == "HalteMonas"
-    as_json = httpx.get(f"{base}/requests/{ticket}.json").json()[0]
+    as_json = http.get(f"{base}/requests/{ticket}.json").json()[0]
     assert as_json["description"] == note  # JSON escapes what it must
 
 
@@ -590,10 +596,10 @@ def test_coordinates_are_shown_with_six_decimals(
         fine = _report(session, who, clock(), photo, where=(-6.1234567891, 106.82))
         tickets = exif.ticket, fine.ticket
     expected = {tickets[0]: (-6.1754, 106.8272), tickets[1]: (-6.123457, 106.82)}
-    listed = httpx.get(f"{base}/requests.json")
+    listed = http.get(f"{base}/requests.json")
     assert "6.175400000000001" not in listed.text
     assert {r["service_request_id"]: (r["lat"], r["long"]) for r in listed.json()} == expected
-    root = ET.fromstring(httpx.get(f"{base}/requests.xml").content)
+    root = ET.fromstring(http.get(f"{base}/requests.xml").content)
     shown = {
         r.findtext("service_request_id"): (r.findtext("lat"), r.findtext("long"))
         for r in root.iter("request")
@@ -602,8 +608,8 @@ def test_coordinates_are_shown_with_six_decimals(
 
 
 def test_json_and_xml_agree(base: str, seeded: Seeded) -> None:
-    as_json = httpx.get(f"{base}/requests.json").json()
-    root = ET.fromstring(httpx.get(f"{base}/requests.xml").content)
+    as_json = http.get(f"{base}/requests.json").json()
+    root = ET.fromstring(http.get(f"{base}/requests.xml").content)
     assert root.tag == "service_requests"
     requests_xml = list(root)
     assert [r.tag for r in requests_xml] == ["request"] * len(as_json) and len(as_json) == 4
@@ -623,13 +629,13 @@ def test_jurisdiction_is_checked(base: str, seeded: Seeded) -> None:
     assert tickets_of(client(base, jurisdiction=JURISDICTION).get_service_requests())
     assert client(base, "xml", jurisdiction=JURISDICTION).get_service_list()
     for path in ("services.json", "requests.json", f"requests/{seeded['a']}.json"):
-        response = httpx.get(f"{base}/{path}", params={"jurisdiction_id": "bandung.go.id"})
+        response = http.get(f"{base}/{path}", params={"jurisdiction_id": "bandung.go.id"})
         assert response.status_code == 404
         assert response.json()[0]["code"] == 404
         assert "jurisdiction_id" in response.json()[0]["description"]
-    as_xml = httpx.get(f"{base}/services.xml", params={"jurisdiction_id": "bandung.go.id"})
+    as_xml = http.get(f"{base}/services.xml", params={"jurisdiction_id": "bandung.go.id"})
     assert xml_errors(as_xml)[0][0] == "404"
-    assert httpx.get(f"{base}/services.yaml").status_code == 404
+    assert http.get(f"{base}/services.yaml").status_code == 404
 
 
 # -- filing -------------------------------------------------------------------------------------
@@ -669,11 +675,11 @@ def test_free_text_with_controls_is_cleaned_and_the_report_filed(
     data = form(key, photos, **change)
     if as_json:
         body = json.dumps(data).encode()  # the surrogate travels as a \\ud800 escape
-        response = httpx.post(
+        response = http.post(
             f"{base}/requests.json", content=body, headers={"content-type": "application/json"}
         )
     else:
-        response = httpx.post(f"{base}/requests.json", data=data)
+        response = http.post(f"{base}/requests.json", data=data)
     assert response.status_code == 200, response.text
     ticket = response.json()[0]["service_request_id"]
     with new_session(engine) as session:
@@ -690,7 +696,7 @@ def test_free_text_with_controls_is_cleaned_and_the_report_filed(
 def test_post_files_a_submitted_report_with_a_card_and_a_token(
     base: str, key: str, photos: str, engine: Engine, runtime: Runtime, clock: FakeClock
 ) -> None:
-    response = httpx.post(f"{base}/requests.json", data=form(key, photos))
+    response = http.post(f"{base}/requests.json", data=form(key, photos))
     assert response.status_code == 200, response.text
     [answer] = response.json()
     ticket, token = answer["service_request_id"], answer["token"]
@@ -721,34 +727,34 @@ def test_post_files_a_submitted_report_with_a_card_and_a_token(
         assert used == clock()
 
     # The photo was posted with GPS in its EXIF: what is stored and served has none.
-    posted = httpx.get(f"{photos}/gps.jpg").content
+    posted = http.get(f"{photos}/gps.jpg").content
     assert Image.open(io.BytesIO(posted)).getexif().get_ifd(0x8825)
     stored = runtime.media.open_bytes(photo.path)
     assert not Image.open(io.BytesIO(stored)).getexif()
     assert b"Exif" not in stored
     assert photo.gps_lat is not None  # kept as a hint in the database only
 
-    resolved = httpx.get(f"{base}/tokens/{token}.json")
+    resolved = http.get(f"{base}/tokens/{token}.json")
     assert resolved.json() == [{"service_request_id": ticket, "token": token}]
-    root = ET.fromstring(httpx.get(f"{base}/tokens/{token}.xml").content)
+    root = ET.fromstring(http.get(f"{base}/tokens/{token}.xml").content)
     assert root.findtext("request/service_request_id") == ticket
     assert root.findtext("request/token") == token
-    assert httpx.get(f"{base}/tokens/not-a-token.json").status_code == 404
+    assert http.get(f"{base}/tokens/not-a-token.json").status_code == 404
 
     shown = client(base).get_service_request(ticket)
     assert shown["status"] == "open" and shown["agency_responsible"] == "Kelurahan Gambir (demo)"
-    served = httpx.get(shown["media_url"])
+    served = http.get(shown["media_url"])
     assert served.content == stored
     for personal in ("Siti", "Aminah", "warga@example.org", "6281298765432"):
-        assert personal not in httpx.get(f"{base}/requests/{ticket}.xml").text
-        assert personal not in httpx.get(f"{base}/requests.json").text
+        assert personal not in http.get(f"{base}/requests/{ticket}.xml").text
+        assert personal not in http.get(f"{base}/requests.json").text
 
 
 def test_post_accepts_json_and_answers_xml(
     base: str, key: str, photos: str, engine: Engine
 ) -> None:
     body = {**form(key, photos), "lat": GAMBIR[0], "long": GAMBIR[1], "email": None}
-    response = httpx.post(f"{base}/requests.xml", json=body)
+    response = http.post(f"{base}/requests.xml", json=body)
     assert response.status_code == 200, response.text
     root = ET.fromstring(response.content)
     assert root.tag == "service_requests"
@@ -766,7 +772,7 @@ def test_status_changes_never_queue_messages_for_an_api_reporter(
     base: str, key: str, photos: str, engine: Engine, runtime: Runtime, clock: FakeClock
 ) -> None:
     """A verifier verifies two reports: the chat reporter is told, the API reporter is not."""
-    filed = httpx.post(f"{base}/requests.json", data=form(key, photos)).json()[0]
+    filed = http.post(f"{base}/requests.json", data=form(key, photos)).json()[0]
     citizen = runtime.accept_photo_sync(jpeg((90, 90, 90)))
     with transaction(engine) as session:
         chat = Contact(channel="telegram", address="777", created_at=clock())
@@ -853,7 +859,7 @@ def test_bad_posts_are_refused_and_create_nothing(
     before = _rows(engine)
     data = form(key, photos, **{k: v.format(photos=photos) for k, v in change.items()})
     for fmt in ("json", "xml"):
-        response = httpx.post(f"{base}/requests.{fmt}", data=data)
+        response = http.post(f"{base}/requests.{fmt}", data=data)
         assert response.status_code == status_code, response.text
         if fmt == "json":
             [error] = response.json()
@@ -866,7 +872,7 @@ def test_bad_posts_are_refused_and_create_nothing(
 
 
 def _post_raw(base: str, body: bytes, content_type: str = "application/json") -> httpx.Response:
-    return httpx.post(f"{base}/requests.json", content=body, headers={"content-type": content_type})
+    return http.post(f"{base}/requests.json", content=body, headers={"content-type": content_type})
 
 
 def _json(key: str, photos: str, **change: Any) -> bytes:
@@ -925,7 +931,7 @@ def test_media_on_a_private_address_is_refused_by_default(
     server.start()
     try:
         before = _rows(engine)
-        response = httpx.post(
+        response = http.post(
             f"http://127.0.0.1:{server.port}/open311/v2/requests.json",
             data=form(key, photos),
         )
@@ -940,7 +946,7 @@ def test_a_revoked_key_is_refused(base: str, key: str, photos: str, engine: Engi
     with transaction(engine) as session:
         key_id = open311_store.active_key_id(session, key)
         assert key_id is not None and open311_store.revoke_key(session, key_id)
-    response = httpx.post(f"{base}/requests.json", data=form(key, photos))
+    response = http.post(f"{base}/requests.json", data=form(key, photos))
     assert response.status_code == 403
     assert response.json()[0]["code"] == 403
     assert count(engine, Report) == 0
@@ -950,14 +956,14 @@ def test_a_blocked_api_reporter_is_refused(
     base: str, key: str, photos: str, engine: Engine
 ) -> None:
     """A verifier blocked them (the card's block button): their next report is not filed."""
-    assert httpx.post(f"{base}/requests.json", data=form(key, photos)).status_code == 200
+    assert http.post(f"{base}/requests.json", data=form(key, photos)).status_code == 200
     with transaction(engine) as session:
         session.execute(
             Contact.__table__.update().where(Contact.channel == "open311").values(blocked=True)
         )
-    response = httpx.post(f"{base}/requests.json", data=form(key, photos))
+    response = http.post(f"{base}/requests.json", data=form(key, photos))
     assert response.status_code == 403 and "blocked" in response.json()[0]["description"]
-    other = httpx.post(f"{base}/requests.json", data=form(key, photos, email="lain@example.org"))
+    other = http.post(f"{base}/requests.json", data=form(key, photos, email="lain@example.org"))
     assert other.status_code == 200
     assert count(engine, Report) == 2
 
@@ -982,7 +988,7 @@ def served(settings: Settings, clock: FakeClock, **change: Any) -> Iterator[str]
 def assert_too_many(api: str, data: dict[str, str], says: str, wait: int) -> None:
     """429 in the spec's shape, JSON and XML, with Retry-After in seconds."""
     for fmt in ("json", "xml"):
-        response = httpx.post(f"{api}/requests.{fmt}", data=data)
+        response = http.post(f"{api}/requests.{fmt}", data=data)
         assert response.status_code == 429, response.text
         assert response.headers["retry-after"] == str(wait)
         if fmt == "json":
@@ -998,7 +1004,7 @@ def test_a_reporter_has_a_chat_reporters_hourly_limit(
 ) -> None:
     with served(settings, clock, reports_per_hour=2) as api:
         for _ in range(2):
-            assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+            assert http.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
             clock.advance(minutes=10)
         before = _rows(engine)
         # Refused before the photo is fetched: this one would be a 400 (HTTP 404) otherwise.
@@ -1007,11 +1013,11 @@ def test_a_reporter_has_a_chat_reporters_hourly_limit(
         assert_too_many(api, missing, "reporter filed 2 reports in the last hour", 40 * 60 + 1)
         assert _rows(engine) == before
         other = form(key, photos, email="lain@example.org")
-        assert httpx.post(f"{api}/requests.json", data=other).status_code == 200
+        assert http.post(f"{api}/requests.json", data=other).status_code == 200
         clock.advance(minutes=40)
-        assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 429
+        assert http.post(f"{api}/requests.json", data=form(key, photos)).status_code == 429
         clock.advance(seconds=1)
-        assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+        assert http.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
 
 
 def test_a_reporter_has_a_chat_reporters_daily_limit(
@@ -1020,12 +1026,12 @@ def test_a_reporter_has_a_chat_reporters_daily_limit(
     # 03:00 UTC is 10:00 WIB: the day ends, for the limit, at WIB midnight, 14 hours on.
     with served(settings, clock, reports_per_hour=10, reports_per_day=2) as api:
         for _ in range(2):
-            assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+            assert http.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
         before = _rows(engine)
         assert_too_many(api, form(key, photos), "reporter filed 2 reports today", 14 * 3600)
         assert _rows(engine) == before
         clock.advance(hours=14)
-        assert httpx.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
+        assert http.post(f"{api}/requests.json", data=form(key, photos)).status_code == 200
 
 
 def test_a_key_has_its_own_hourly_limit_over_all_its_reporters(
@@ -1034,7 +1040,7 @@ def test_a_key_has_its_own_hourly_limit_over_all_its_reporters(
     with served(settings, clock, open311_reports_per_hour=3) as api:
         for n in range(3):
             data = form(key, photos, email=f"warga{n}@example.org")
-            assert httpx.post(f"{api}/requests.json", data=data).status_code == 200
+            assert http.post(f"{api}/requests.json", data=data).status_code == 200
             clock.advance(minutes=1)
         before = _rows(engine)
         fourth = form(key, photos, email="warga4@example.org")
@@ -1044,13 +1050,13 @@ def test_a_key_has_its_own_hourly_limit_over_all_its_reporters(
         other = open311_store.new_api_key()
         with transaction(engine) as session:
             open311_store.add_key(session, "Aplikasi lain", other, clock())
-        assert httpx.post(f"{api}/requests.json", data=form(other, photos)).status_code == 200
+        assert http.post(f"{api}/requests.json", data=form(other, photos)).status_code == 200
     # With the limit lowered to one, the key waits until two of its three have left the
     # window: the third was filed at minute 2, so until minute 62 (59 from now).
     with served(settings, clock, open311_reports_per_hour=1) as api:
         assert_too_many(api, fourth, "api_key filed 3 reports", 59 * 60 + 1)
     with served(settings, clock, open311_reports_per_hour=4) as api:
-        assert httpx.post(f"{api}/requests.json", data=fourth).status_code == 200
+        assert http.post(f"{api}/requests.json", data=fourth).status_code == 200
 
 
 # -- the operator's CLI -------------------------------------------------------------------------

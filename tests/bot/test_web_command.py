@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_ENV, postgres_url, reset_postgres
+from tests.conftest import POSTGRES_ENV, own_processes, postgres_url, reset_postgres
 from tests.fakes.twilio_api import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -110,6 +110,7 @@ def _pids_answering(public: str, want: int, deadline: float) -> set[int]:
     return seen
 
 
+@own_processes
 def test_lapor_web_workers_share_a_port_and_a_killed_worker_is_replaced(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = postgres_url()
     if not url:

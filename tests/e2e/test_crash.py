@@ -58,7 +58,7 @@ from lapor.bot.web import SECRET_HEADER
 from lapor.store import outbox
 from lapor.store.db import make_engine, new_session, transaction
 from lapor.store.models import Contact, Conversation, InboundReceipt, Outbox, Report
-from tests.conftest import POSTGRES_ENV, PostgresTemplate, postgres_url
+from tests.conftest import POSTGRES_ENV, PostgresTemplate, alone, own_processes, postgres_url
 from tests.fakes.bot_api import FakeBotAPI, UpdateFactory
 from tests.fakes.loopback import LoopbackServer
 
@@ -459,6 +459,8 @@ def pg_url(request: pytest.FixtureRequest) -> str:
     return template.url
 
 
+@alone
+@own_processes
 async def test_citizen_flows_survive_sigkilled_workers_and_dispatchers(
     pg_url: str, tmp_path: Path
 ) -> None:

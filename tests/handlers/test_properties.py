@@ -120,6 +120,9 @@ def flowish(draw: st.DrawFn) -> list:
     return script
 
 
+# The check below reads what this test recorded: the two run in one process, one after the
+# other (one xdist group), when the suite runs on several workers.
+@pytest.mark.xdist_group("store-properties")
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -200,6 +203,7 @@ def test_any_sequence_keeps_the_store_consistent(shared_engine: Engine, script) 
         )
 
 
+@pytest.mark.xdist_group("store-properties")
 def test_the_property_run_confirmed_reports() -> None:
     """Guards the test above against only ever exploring dead ends."""
     if not _confirmed:

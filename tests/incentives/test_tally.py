@@ -18,6 +18,7 @@ from lapor.store.db import make_engine, new_session, transaction
 from lapor.store.lifecycle import ReportStatus
 from lapor.store.migrate import alembic_config
 from lapor.store.models import TALLY_SPAN, Contact, QuotaTally, Report
+from tests.conftest import own_processes
 from tests.incentives.test_quota import Town, wib
 
 STATUSES = [s.value for s in ReportStatus]
@@ -185,6 +186,7 @@ def _file_reports(url: str, contact_id: int, worker: int, count: int) -> None:
     engine.dispose()
 
 
+@own_processes
 def test_concurrent_writers_lose_no_count(db_url: str) -> None:
     engine = make_engine(db_url)
     town = Town(engine)

@@ -23,7 +23,13 @@ from lapor.store.lifecycle import (
 from lapor.store.migrate import alembic_config, upgrade
 from lapor.store.models import Category, Contact, Outbox
 from lapor.store.tickets import next_ticket
-from tests.conftest import POSTGRES_ENV, copy_sqlite_template, postgres_url, reset_postgres
+from tests.conftest import (
+    POSTGRES_ENV,
+    copy_sqlite_template,
+    own_processes,
+    postgres_url,
+    reset_postgres,
+)
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
@@ -207,6 +213,7 @@ def _take_tickets(url: str, count: int, queue) -> None:  # type: ignore[no-untyp
     queue.put(taken)
 
 
+@own_processes
 def test_ticket_numbers_are_never_handed_out_twice_across_processes(db_url: str) -> None:
     """Four processes take tickets at once: every number once (SQLite needs BEGIN IMMEDIATE)."""
     context = multiprocessing.get_context("spawn")
