@@ -36,7 +36,7 @@ database and that every update got exactly one reply, in order, with the text la
 catalogue says (the ticket message for "Kirim").
 
 Targets (issue "Performance"): lapor's best steps/s >= 0.5 of the bare app's best, and
-CPU per step <= 2x the bare app's (lapor's best server, all its phases). With `--postgres`
+CPU per step <= 2x the bare app's (lapor's leanest server, all its phases). With `--postgres`
 also: at the largest K the confirm step's p99 within 1.5x of the location step's (no hot
 ticket row), and `pg x2` serving more steps/s than `pg`.
 
