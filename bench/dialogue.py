@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import io  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
@@ -55,10 +56,11 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
+from collections.abc import AsyncIterator, Awaitable, Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
+from aiohttp import web  # noqa: E402
 from PIL import Image  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from telegram import Update  # noqa: E402
@@ -202,16 +204,40 @@ class FakeTransport(BaseRequest):
 CONCURRENT_UPDATES: int = getattr(lapor_telegram, "CONCURRENT_UPDATES", 1)
 
 
-def build_app(wire: Wire) -> Application:
+def build_app(wire: Wire, files_url: str | None = None) -> Application:
     """Like lapor's `build_application`, with the fake transport for both request objects."""
-    return (
+    builder = (
         ApplicationBuilder()
         .token(TOKEN)
         .concurrent_updates(CONCURRENT_UPDATES)
         .request(FakeTransport(wire))
         .get_updates_request(FakeTransport(wire))
-        .build()
     )
+    if files_url is not None:
+        builder = builder.base_file_url(files_url)
+    return builder.build()
+
+
+@contextlib.asynccontextmanager
+async def file_server(wire: Wire) -> AsyncIterator[str]:
+    """lapor downloads photos with its own HTTP client (capped, streamed), not through PTB's
+    request object: the photo is served from loopback, in this event loop."""
+
+    async def download(request: web.Request) -> web.Response:
+        wire.calls["download"] += 1
+        return web.Response(body=wire.jpeg, content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", download)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/file/bot"
+    finally:
+        await runner.cleanup()
 
 
 # -- the updates ------------------------------------------------------------------------------
@@ -350,8 +376,9 @@ async def run_lapor(
     )
     runtime = Runtime.from_settings(settings)
     wire = Wire(jpeg)
-    app = build_app(wire)
-    attach(runtime, app)
+    files = file_server(wire)
+    app = build_app(wire, await files.__aenter__())
+    channel = attach(runtime, app)
     dispatcher = runtime.dispatcher
     try:
         async with app:
@@ -371,6 +398,8 @@ async def run_lapor(
         sends = sum(wire.calls[m] for m in SEND_METHODS)
         check_lapor(runtime, wire, users, sends)
     finally:
+        await channel.aclose()
+        await files.__aexit__(None, None, None)
         runtime.dispose()
     return Result(f"lapor ({drain})", len(dicts), seconds, latencies, sends)
 
