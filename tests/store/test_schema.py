@@ -259,18 +259,21 @@ def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
     command.check(config)
 
 
-def _postgres_or_skip(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer at a time: there is no row lock to avoid")
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """The migrated PostgreSQL database alone (SQLite has one writer at a time: there is
+    no row lock to avoid, and it keeps the counter table)."""
+    template = request.getfixturevalue("postgres_template")
+    template.reset()
+    return template.url
 
 
-def test_tickets_taken_at_once_do_not_wait_on_each_other(db_url: str) -> None:
+def test_tickets_taken_at_once_do_not_wait_on_each_other(pg_url: str) -> None:
     """A confirm still in its transaction does not hold up the next one's ticket (PostgreSQL:
     a sequence per month, no counter row locked until commit)."""
-    _postgres_or_skip(db_url)
     # A month no other test uses: its first ticket makes its sequence, in this process.
     now = NOW.replace(year=2035, month=3)
-    engine = make_engine(db_url)
+    engine = make_engine(pg_url)
     try:
         with transaction(engine) as first:
             mine = next_ticket(first, "JKT", now)
@@ -284,13 +287,12 @@ def test_tickets_taken_at_once_do_not_wait_on_each_other(db_url: str) -> None:
         engine.dispose()
 
 
-def test_the_ticket_sequences_carry_on_from_the_counters(db_url: str) -> None:
+def test_the_ticket_sequences_carry_on_from_the_counters(pg_url: str) -> None:
     """Upgrading an installation continues each month's numbers; downgrading writes them
     back into the counter table."""
-    _postgres_or_skip(db_url)
-    config = alembic_config(db_url)
+    config = alembic_config(pg_url)
     command.downgrade(config, "0011")
-    engine = make_engine(db_url)
+    engine = make_engine(pg_url)
     try:
         with transaction(engine) as session:
             session.execute(text("INSERT INTO ticket_counter (period, last) VALUES ('2611', 41)"))
