@@ -285,8 +285,12 @@ class PostgresTemplate:
                         self._reseed(conn, table)
             else:
                 return False
-            for name, last in conn.execute(text(_SEQUENCES)):
-                wanted = self.sequences.get(name)
+            for name, last in list(conn.execute(text(_SEQUENCES))):
+                if name not in self.sequences:
+                    # Made while running (a month's ticket sequence): a fresh upgrade has none.
+                    conn.execute(text(f"DROP SEQUENCE {_quoted(name)}"))
+                    continue
+                wanted = self.sequences[name]
                 if last == wanted:
                     continue
                 if wanted is None:
