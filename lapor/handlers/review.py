@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -108,10 +109,8 @@ def tell_audience(
 ) -> list[Reply]:
     """One message per person following the report: the reporter and its followers (a
     rahasia report has none). `officer_note` is what the officer wrote, without who."""
-    replies = []
-    for contact in report_store.audience(ctx.session, report):
-        if not contact.reachable:
-            continue
+
+    def message(contact: Contact) -> tuple[str, tuple[Choice, ...]]:
         lang = contact.language
         text = t(
             lang, "status.update", ticket=report.ticket, status=status_label(report.status, lang)
@@ -125,6 +124,27 @@ def tell_audience(
             text += "\n\n" + t(lang, "rate.prompt")
             choices = tuple(Choice(str(n), payloads.rate(report.id, n)) for n in payloads.RATINGS)
             _offer(ctx, contact, choices)
+        return text, choices
+
+    return _to_audience(ctx, report, message, photo=photo, with_link=True)
+
+
+def _to_audience(
+    ctx: Ctx,
+    report: Report,
+    message: Callable[[Contact], tuple[str, tuple[Choice, ...]]],
+    *,
+    photo: str | None,
+    with_link: bool,
+) -> list[Reply]:
+    """`message(contact)` for each reachable person following the report, in their own
+    language, with the status template WhatsApp needs outside its 24-hour window."""
+    replies = []
+    for contact in report_store.audience(ctx.session, report):
+        if not contact.reachable:
+            continue
+        lang = contact.language
+        text, choices = message(contact)
         replies.append(
             Reply(
                 text,
@@ -134,7 +154,7 @@ def tell_audience(
                 language=lang,
                 contact_id=contact.id,
                 template=("status_update", (report.ticket, status_label(report.status, lang))),
-                link=page_link(ctx.config, report, lang),
+                link=page_link(ctx.config, report, lang) if with_link else None,
             )
         )
     return replies
@@ -1151,25 +1171,15 @@ def tell_conversation(
 ) -> list[Reply]:
     """A reply or a progress photo for the reporter and the followers (a rahasia report has
     none), each in their own language, signed by the office."""
-    replies = []
-    for contact in report_store.audience(ctx.session, report):
-        if not contact.reachable:
-            continue
+
+    def message(contact: Contact) -> tuple[str, tuple[Choice, ...]]:
         lang = contact.language
         text = t(lang, key, who=signature.text(lang), ticket=report.ticket, note=note or "")
         if note and key == "status.progress":
             text += f"\n“{note}”"
-        replies.append(
-            Reply(
-                text,
-                to=(contact.channel, contact.address),
-                photo=photo,
-                language=lang,
-                contact_id=contact.id,
-                template=("status_update", (report.ticket, status_label(report.status, lang))),
-            )
-        )
-    return replies
+        return text, ()
+
+    return _to_audience(ctx, report, message, photo=photo, with_link=False)
 
 
 def ask_reply(

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -424,9 +424,14 @@ def _circle(x: float, y: float, r: float) -> str:
 
 def _ring(coords: np.ndarray) -> str:
     """ "Mx,y x,y ...Z" at 0.1 px, repeated points (after rounding) dropped."""
+    return _ring_path(f"{_num(x)},{_num(y)}" for x, y in coords.tolist())
+
+
+def _ring_path(formatted: Iterable[str]) -> str:
+    """A closed path through points already written out; repeats dropped, and nothing for
+    a ring that comes to fewer than three points."""
     points: list[str] = []
-    for x, y in coords.tolist():
-        point = f"{_num(x)},{_num(y)}"
+    for point in formatted:
         if not points or point != points[-1]:
             points.append(point)
     if len(points) > 1 and points[0] == points[-1]:
@@ -722,16 +727,7 @@ def render_outlines(areas: Sequence[MapArea], view: View, width: int = 800) -> s
 
 def _whole_ring(coords: np.ndarray) -> str:
     """ "Mx,y x,y ...Z" in whole pixels, repeated points dropped (an outline's precision)."""
-    points: list[str] = []
-    for x, y in np.rint(coords).astype(int).tolist():
-        point = f"{x},{y}"
-        if not points or point != points[-1]:
-            points.append(point)
-    if len(points) > 1 and points[0] == points[-1]:
-        points.pop()
-    if len(points) < 3:
-        return ""
-    return "M" + " ".join(points) + "Z"
+    return _ring_path(f"{x},{y}" for x, y in np.rint(coords).astype(int).tolist())
 
 
 def _cluster(
