@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+import os
 import signal
+import socket
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -117,3 +124,35 @@ def stop_process(process: subprocess.Popen[str], timeout: float = 20) -> str:
         process.kill()
         output, _ = process.communicate()
     return output
+
+
+@contextlib.contextmanager
+def serving_in_thread(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn on 127.0.0.1 (a free port) in a background thread, for a
+    browser to visit; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def artifacts_folder(tmp_path: Path, name: str) -> Path:
+    """Where a browser test leaves its screenshots: LAPOR_TEST_ARTIFACTS, else tmp_path."""
+    folder = Path(os.environ.get("LAPOR_TEST_ARTIFACTS") or tmp_path) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -8,10 +8,6 @@ Skipped (with the reason shown) where no Chromium is installed, a failure on CI.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +21,7 @@ from lapor.bot.web import create_app
 from tests.conftest import FakeClock
 from tests.dashboard.conftest import dashboard_settings
 from tests.dashboard.test_browser import CHROMIUM_ARGS, chromium
+from tests.helpers import artifacts_folder, serving_in_thread
 from tests.public.conftest import NEVER, SHOWN_NOTE, PublicCity, seed_public_city
 
 __all__ = ["chromium"]
@@ -41,38 +38,19 @@ class Served:
 @pytest.fixture
 def served(sqlite_url: str, tmp_path: Path) -> Iterator[Served]:
     """The real app on 127.0.0.1 (a free port), in a background thread."""
-    import uvicorn
-
     settings = dashboard_settings(sqlite_url, tmp_path)
     runtime = Runtime.from_settings(settings, clock=FakeClock())
     city = seed_public_city(runtime)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, runtime=runtime), log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Served(f"http://127.0.0.1:{port}", city)
+        with serving_in_thread(create_app(settings, runtime=runtime)) as base:
+            yield Served(base, city)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         runtime.dispose()
 
 
 @pytest.fixture
 def artifacts(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("LAPOR_TEST_ARTIFACTS") or tmp_path) / "public"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return artifacts_folder(tmp_path, "public")
 
 
 class Watch:
