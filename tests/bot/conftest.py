@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -11,6 +12,10 @@ from PIL import Image
 from lapor.bot.channels.telegram import attach, build_application
 from lapor.bot.runtime import Runtime
 from lapor.bot.settings import Settings, load_settings
+from lapor.handlers.review import hash_code
+from lapor.routing import ensure_demo_registry
+from lapor.store.db import make_engine, transaction
+from lapor.store.models import GroupInvite, Verifier
 from tests.conftest import FakeClock
 from tests.fakes.bot_api import FakeBotAPI, UpdateFactory
 
@@ -86,3 +91,25 @@ def jpeg_bytes(
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, "JPEG")
     return buffer.getvalue()
+
+
+# The review rooms' fixtures: a verifier and a kelurahan group's binding code.
+VERIFIER = UpdateFactory.make_user(7_100_000_001, "Vera")
+GROUP_CODE = "ABCD2345"
+
+
+def seed_review_rooms(url: str, now: datetime) -> None:
+    """The demo registry, VERIFIER as a verifier, and GROUP_CODE binding DEMO.01's group."""
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        ensure_demo_registry(session, now)
+        session.add(Verifier(telegram_id=VERIFIER["id"], name="Vera", added_at=now))
+        session.add(
+            GroupInvite(
+                kelurahan_code="DEMO.01",
+                code_hash=hash_code(GROUP_CODE),
+                created_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+        )
+    engine.dispose()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -22,12 +21,18 @@ from sqlalchemy import select
 from lapor.bot.channels.whatsapp import WhatsAppChannel, WhatsAppSender
 from lapor.bot.settings import load_settings
 from lapor.bot.web import create_app
-from lapor.handlers.review import hash_code
-from lapor.routing import ensure_demo_registry
-from lapor.store.db import make_engine, new_session, transaction
-from lapor.store.models import Contact, GroupInvite, Report, ReportEvent, Verifier
+from lapor.store.db import new_session, transaction
+from lapor.store.models import Contact, Report, ReportEvent
 from lapor.store.reports import follow
-from tests.bot.conftest import TOKEN, TelegramRig, api_root, jpeg_bytes
+from tests.bot.conftest import (
+    GROUP_CODE,
+    TOKEN,
+    VERIFIER,
+    TelegramRig,
+    api_root,
+    jpeg_bytes,
+    seed_review_rooms,
+)
 from tests.bot.test_whatsapp import PUBLIC, twilio, twilio_api
 from tests.conftest import FakeClock
 from tests.fakes.bot_api import FakeBotAPI, UpdateFactory
@@ -43,7 +48,6 @@ __all__ = ["twilio", "twilio_api"]  # fixtures shared with the WhatsApp tests
 
 ADMIN = -1005000000001
 GROUP = -1005000000101
-VERIFIER = UpdateFactory.make_user(7_100_000_001, "Vera")
 OFFICER = UpdateFactory.make_user(7_200_000_001, "Pak Lurah")
 TELEGRAM_CITIZEN = UpdateFactory.USER  # Siti, 7000000001
 WA_NUMBER, WA_NAME = "6281298765432", "Wati"
@@ -85,19 +89,7 @@ class City:
 async def city(  # type: ignore[no-untyped-def]
     db_url: str, tmp_path: Path, clock: FakeClock, fake: FakeBotAPI, twilio: FakeTwilioAPI
 ) -> AsyncIterator[City]:
-    engine = make_engine(db_url)
-    with transaction(engine) as session:
-        ensure_demo_registry(session, clock())
-        session.add(Verifier(telegram_id=VERIFIER["id"], name="Vera", added_at=clock()))
-        session.add(
-            GroupInvite(
-                kelurahan_code="DEMO.01",
-                code_hash=hash_code("ABCD2345"),
-                created_at=clock(),
-                expires_at=clock() + timedelta(days=1),
-            )
-        )
-    engine.dispose()
+    seed_review_rooms(db_url, clock())
     settings = load_settings(
         _env_file=None,
         database_url=db_url,
@@ -196,7 +188,9 @@ async def test_reply_addition_and_progress_photo_across_both_channels(
     city: City, reporter: str
 ) -> None:
     fake, twilio = city.fake, city.twilio
-    await city.telegram(city.updates.group_text("/kelurahan ABCD2345", chat_id=GROUP, user=OFFICER))
+    await city.telegram(
+        city.updates.group_text(f"/kelurahan {GROUP_CODE}", chat_id=GROUP, user=OFFICER)
+    )
     # Both citizens say hello first: WhatsApp's 24-hour window is open, contacts exist.
     await city.telegram(city.updates.command("start"))
     await city.whatsapp(city.forms.text("halo"))

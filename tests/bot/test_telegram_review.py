@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from lapor.handlers.review import hash_code
-from lapor.routing import ensure_demo_registry
-from lapor.store.db import make_engine, new_session, transaction
-from lapor.store.models import GroupInvite, Report, Verifier
-from tests.bot.conftest import TelegramRig, jpeg_bytes
+from lapor.store.db import new_session
+from lapor.store.models import Report
+from tests.bot.conftest import GROUP_CODE, VERIFIER, TelegramRig, jpeg_bytes, seed_review_rooms
 from tests.fakes.bot_api import FakeBotAPI, UpdateFactory
 
 ADMIN = -1005000000001
 GROUP = -1005000000101
 CITIZEN = UpdateFactory.USER["id"]
-VERIFIER = UpdateFactory.make_user(7_100_000_001, "Vera")
 STRANGER = UpdateFactory.make_user(7_100_000_999, "Iseng")
 OFFICER = UpdateFactory.make_user(7_200_000_001, "Pak Lurah")
 
@@ -30,19 +26,7 @@ def buttons(message: dict) -> list[str]:
 
 @pytest.fixture
 async def world(settings, clock, fake: FakeBotAPI):  # type: ignore[no-untyped-def]
-    engine = make_engine(settings.database_url)
-    with transaction(engine) as session:
-        ensure_demo_registry(session, clock())
-        session.add(Verifier(telegram_id=VERIFIER["id"], name="Vera", added_at=clock()))
-        session.add(
-            GroupInvite(
-                kelurahan_code="DEMO.01",
-                code_hash=hash_code("ABCD2345"),
-                created_at=clock(),
-                expires_at=clock() + timedelta(days=1),
-            )
-        )
-    engine.dispose()
+    seed_review_rooms(settings.database_url, clock())
     settings = settings.model_copy(update={"telegram_admin_chat_id": ADMIN})
     rig = TelegramRig(settings, clock)
     async with rig.application:
@@ -58,7 +42,7 @@ async def test_report_travels_citizen_verifier_group_and_back(
     fake.add_file("AFTER", jpeg_bytes((20, 160, 20)), file_unique_id="UAFTER")
 
     # An officer binds the kelurahan group with the one-time code.
-    await world.feed(updates.group_text("/kelurahan ABCD2345", chat_id=GROUP, user=OFFICER))
+    await world.feed(updates.group_text(f"/kelurahan {GROUP_CODE}", chat_id=GROUP, user=OFFICER))
     assert "Gambir (demo)" in fake.sent_messages(GROUP)[-1]["text"]
 
     # The citizen reports.
@@ -124,7 +108,7 @@ async def test_burst_to_one_group_stays_within_twenty_a_minute(
     world: TelegramRig, fake: FakeBotAPI, clock
 ) -> None:  # type: ignore[no-untyped-def]
     updates = UpdateFactory()
-    await world.feed(updates.group_text("/kelurahan ABCD2345", chat_id=GROUP, user=OFFICER))
+    await world.feed(updates.group_text(f"/kelurahan {GROUP_CODE}", chat_id=GROUP, user=OFFICER))
     tickets = []
     for n in range(50):
         citizen = UpdateFactory.make_user(7_300_000_000 + n, f"Warga {n}")
