@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from lapor.bot.logs import configure
 from tests.bot.conftest import fake, fake_api
@@ -17,7 +18,27 @@ from tests.bot.test_telegram_webhook import hook
 from tests.dashboard.conftest import rig, signed_in
 from tests.public.conftest import site
 
-__all__ = ["fake", "fake_api", "hook", "log_lines", "rig", "signed_in", "site"]
+__all__ = [
+    "AWKWARD",
+    "PER_REQUEST",
+    "fake",
+    "fake_api",
+    "hook",
+    "log_lines",
+    "rig",
+    "signed_in",
+    "site",
+]
+
+# Web surfaces: one request per example, a few seconds per database.
+PER_REQUEST = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# Values that trip parsers whatever the field: empty, blank, NUL, a vertical tab, a
+# non-character, and digits that are not ASCII.
+AWKWARD = ["", " ", "\x00", "\x0b", "\ufffe", "²", "１"]
 
 # Any Indonesian phone number, with or without its plus (WaId is "6281...", From is
 # "whatsapp:+6281...") or in the local form (0812...).

@@ -11,29 +11,19 @@ import csv
 import io
 from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from lapor.store.db import new_session
 from lapor.store.models import Report
 from tests.dashboard.conftest import Rig
+from tests.fuzz.conftest import AWKWARD, PER_REQUEST
 
-# A few seconds per database: each example is one request.
-FUZZ = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = PER_REQUEST
 BOUNDARY = st.sampled_from(
     [
-        "",
-        " ",
-        "\x00",
-        "\x0b",
-        "\ufffe",
-        "²",
-        "１",
+        *AWKWARD,
         "0",
         "-1",
         "1",

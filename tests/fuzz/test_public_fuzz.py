@@ -9,28 +9,19 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from lapor.store.db import new_session
 from lapor.store.models import Report, ReportEvent
+from tests.fuzz.conftest import AWKWARD, PER_REQUEST
 from tests.public.conftest import NEVER, Site
 
-FUZZ = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = PER_REQUEST
 BOUNDARY = st.sampled_from(
     [
-        "",
-        " ",
-        "\x00",
-        "\x0b",
-        "\ufffe",
-        "²",
-        "１",
+        *AWKWARD,
         "0",
         "-0",
         "-1",
