@@ -181,12 +181,17 @@ def prepare_photo(
 
     im = _open_checked(raw, max_pixels)
     try:
-        return _kept_as_sent(im, raw, max_side=max_side) or _prepare_opened(im, max_side=max_side)
+        exif = _safe_exif(im)
+        return _kept_as_sent(im, raw, exif, max_side=max_side) or _prepare_opened(
+            im, exif, max_side=max_side
+        )
     finally:
         im.close()
 
 
-def _kept_as_sent(im: ImageFile.ImageFile, raw: bytes, *, max_side: int) -> PreparedPhoto | None:
+def _kept_as_sent(
+    im: ImageFile.ImageFile, raw: bytes, exif: Image.Exif | None, *, max_side: int
+) -> PreparedPhoto | None:
     """The sent JPEG itself, its metadata segments cut out, when nothing else needs changing.
 
     What chat apps deliver is mostly this already: Telegram and WhatsApp re-encode a photo
@@ -201,7 +206,6 @@ def _kept_as_sent(im: ImageFile.ImageFile, raw: bytes, *, max_side: int) -> Prep
     """
     if im.format != "JPEG" or max(im.size) > max_side or im.mode not in {"RGB", "L"}:
         return None
-    exif = _safe_exif(im)
     if _orientation_from_exif(exif) not in (0, 1):
         return None
     icc = im.info.get("icc_profile")
@@ -323,12 +327,13 @@ def _open_checked(raw: bytes, max_pixels: int) -> ImageFile.ImageFile:
     return im
 
 
-def _prepare_opened(im: ImageFile.ImageFile, *, max_side: int) -> PreparedPhoto:
+def _prepare_opened(
+    im: ImageFile.ImageFile, exif: Image.Exif | None, *, max_side: int
+) -> PreparedPhoto:
     # MPO (stereo / multi-picture phone photos): Pillow opens on frame 0, the normal photo, and
     # nothing below seeks, so the other frames are never decoded.
     source_format = str(im.format)
 
-    exif = _safe_exif(im)
     gps = _gps_from_exif(exif)
     orientation = _orientation_from_exif(exif)
     icc = im.info.get("icc_profile")
