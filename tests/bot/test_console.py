@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +18,23 @@ from sqlalchemy import select
 from lapor.bot.channels.console import Role, to_inbound
 from lapor.store.db import make_engine, new_session
 from lapor.store.models import Photo, Report
+
+
+def _console(script: str, url: str, tmp_path: Path) -> str:
+    """`lapor console --user siti` fed `script`, as a person types it (no token set)."""
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "siti"],
+        input=script,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def test_console_files_a_report_lists_it_and_stores_a_suggestion(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -42,19 +60,7 @@ def test_console_files_a_report_lists_it_and_stores_a_suggestion(tmp_path) -> No
         ]
     )
     url = f"sqlite:///{tmp_path / 'console.db'}"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "siti"],
-        input=script,
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = _console(script, url, tmp_path)
     tickets = re.findall(r"JKT-\d{4}-\d{5}", out)
     assert tickets, out
     assert "Laporan terakhir Anda" in out and "Jalan Rusak" in out
@@ -237,19 +243,7 @@ def test_console_officer_reply_progress_photo_and_citizen_addition(tmp_path) -> 
         ]
     )
     url = f"sqlite:///{tmp_path / 'console.db'}"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "siti"],
-        input=script,
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = _console(script, url, tmp_path)
     ticket = re.search(r"JKT-\d{4}-\d{5}", out).group(0)  # type: ignore[union-attr]
     assert "Petugas Kelurahan Gambir (demo) membalas" in out and "Truk datang besok pagi" in out
     assert "Foto progres dari Petugas Kelurahan Gambir (demo)" in out
