@@ -20,12 +20,12 @@ from lapor.store.db import make_engine, new_session
 from lapor.store.models import Photo, Report
 
 
-def _console(script: str, url: str, tmp_path: Path) -> str:
-    """`lapor console --user siti` fed `script`, as a person types it (no token set)."""
+def _console(script: str, url: str, tmp_path: Path, user: str = "siti") -> str:
+    """`lapor console --user USER` fed `script`, as a person types it (no token set)."""
     env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
     env.pop("TELEGRAM_BOT_TOKEN", None)
     result = subprocess.run(
-        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "siti"],
+        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", user],
         input=script,
         env=env,
         cwd=tmp_path,
@@ -103,18 +103,7 @@ def test_console_plays_every_role_along_the_whole_path(tmp_path) -> None:  # typ
         ]
     )
     url = f"sqlite:///{tmp_path / 'roles.db'}"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
-    result = subprocess.run(
-        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "budi"],
-        input=script,
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = _console(script, url, tmp_path, user="budi")
     assert "Balas dengan angka" in out, "the WhatsApp user sees numbered lists"
     assert "[#admin]" in out and "[#kel-DEMO.01]" in out
     assert "Kel. Gambir (demo)" in out
@@ -129,19 +118,7 @@ def test_console_plays_every_role_along_the_whole_path(tmp_path) -> None:  # typ
 
 def run_console(tmp_path, script: list[str], name: str = "roles") -> tuple[str, str]:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / f'{name}.db'}"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_DIR": str(tmp_path / "media")}
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "lapor.bot.cli", "console", "--user", "rina"],
-        input="\n".join(script),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout, url
+    return _console("\n".join(script), url, tmp_path, user="rina"), url
 
 
 def test_console_acts_on_any_card_with_buka_and_answers_in_every_room(tmp_path) -> None:  # type: ignore[no-untyped-def]
